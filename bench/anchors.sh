@@ -15,6 +15,8 @@
 # Other settings:
 #   ANCHORS=pocketftpd,vsftpd,pure-ftpd   which servers to measure (default: all three)
 #   VSFTPD_PORT=21211 PUREFTPD_PORT=21212 control ports
+#   BENCH_EXTRA_SERVERS=name=self:BINARY  more entries for BENCH_SERVERS (see bench/memory.sh)
+#   BENCH_ONLY=memory,login               run only some measure groups
 #   BENCH_OUT=FILE                        also write the table there
 #   BENCH_KEEP=1                          keep the work folder (configs, logs) for a look
 set -euo pipefail
@@ -185,6 +187,9 @@ if want pure-ftpd; then
 fi
 
 # --- The load generator -----------------------------------------------------------------------
+if [ -n "${BENCH_EXTRA_SERVERS:-}" ]; then
+    SERVERS+=("$BENCH_EXTRA_SERVERS")
+fi
 BENCH_SERVERS=$(IFS=,; echo "${SERVERS[*]}")
 export BENCH_SERVERS
 export BENCH_TMP=${BENCH_TMP:-$WORK}

@@ -11,9 +11,10 @@
 //! loopback ceiling (a file sent with std::io::copy to a TcpStream over 127.0.0.1).
 //!
 //! Environment (all optional):
-//!   BENCH_SERVERS        name=self | name=HOST:PORT[@PID], comma-separated
-//!                        (default: pocketftpd=self). PID is the server's root process,
-//!                        for CPU and memory from /proc.
+//!   BENCH_SERVERS        name=self[:BINARY] | name=HOST:PORT[@PID], comma-separated
+//!                        (default: pocketftpd=self). `self` starts pocketftpd (BINARY, or
+//!                        BENCH_POCKETFTPD, or the one cargo built). PID is the server's
+//!                        root process, for CPU and memory from /proc.
 //!   BENCH_POCKETFTPD     binary for `self` (default: the one cargo built)
 //!   BENCH_USER, BENCH_PASS   account on every server (default: ftpbench / bench-Pass-42)
 //!   BENCH_BIG_MB         big file size in MiB (default 1024)
@@ -24,6 +25,8 @@
 //!   BENCH_IDLE_SESSIONS  idle logged-in sessions for the memory figure (default 100)
 //!   BENCH_LOGINS         repeated logins for the latency median (default 20)
 //!   BENCH_LOOP_SECS      upper bound on each small-file loop, seconds (default 120)
+//!   BENCH_ONLY           measure groups, comma-separated: all (default) or some of
+//!                        memory, login, big, small, crowd, ceiling
 //!   BENCH_PASV_PORTS     passive range for `self`, e.g. 40000-40999 (default)
 //!   BENCH_TMP            folder for the ceiling file and `self` (default: the temp dir)
 //!   BENCH_OUT            also write the table to this file
@@ -64,7 +67,8 @@ fn env_str(name: &str, default: &str) -> String {
 
 /// One entry of BENCH_SERVERS.
 enum Spec {
-    SelfHosted(String),
+    /// Name, and the binary when given.
+    SelfHosted(String, Option<PathBuf>),
     External(Target),
 }
 
@@ -75,7 +79,11 @@ fn parse_servers(list: &str) -> Result<Vec<Spec>, String> {
             .split_once('=')
             .ok_or_else(|| format!("BENCH_SERVERS entry {entry:?}: expected name=..."))?;
         if rest == "self" {
-            specs.push(Spec::SelfHosted(name.to_string()));
+            specs.push(Spec::SelfHosted(name.to_string(), None));
+            continue;
+        }
+        if let Some(bin) = rest.strip_prefix("self:") {
+            specs.push(Spec::SelfHosted(name.to_string(), Some(bin.into())));
             continue;
         }
         let (addr, pid) = match rest.split_once('@') {
@@ -129,6 +137,10 @@ fn run() -> Result<(), String> {
         idle_sessions: env_num("BENCH_IDLE_SESSIONS", 100)?,
         repeat_logins: env_num("BENCH_LOGINS", 20)?,
         loop_deadline: Duration::from_secs(env_num("BENCH_LOOP_SECS", 120)?),
+        only: env_str("BENCH_ONLY", "all")
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .collect(),
     };
     let tmp = env::var_os("BENCH_TMP").map_or_else(env::temp_dir, PathBuf::from);
     let pasv = parse_range(&env_str("BENCH_PASV_PORTS", "40000-40999"))?;
@@ -139,11 +151,15 @@ fn run() -> Result<(), String> {
     let specs = parse_servers(&env_str("BENCH_SERVERS", "pocketftpd=self"))?;
     let ticks = procfs::clock_ticks_per_sec();
 
-    eprintln!(
-        "[bench] loopback ceiling: std::io::copy of {} MiB File -> TcpStream",
-        plan.big_bytes >> 20
-    );
-    let ceiling = measures::loopback_ceiling(&tmp, plan.big_bytes);
+    let ceiling = if plan.wants("ceiling") || plan.wants("big") {
+        eprintln!(
+            "[bench] loopback ceiling: std::io::copy of {} MiB File -> TcpStream",
+            plan.big_bytes >> 20
+        );
+        measures::loopback_ceiling(&tmp, plan.big_bytes).map(Some)
+    } else {
+        Ok(None)
+    };
 
     let mut columns: Vec<(String, Results)> = Vec::new();
     for spec in specs {
@@ -152,10 +168,11 @@ fn run() -> Result<(), String> {
                 let r = measures::run_all(&target, &plan, ticks);
                 columns.push((target.name, r));
             }
-            Spec::SelfHosted(name) => {
-                eprintln!("[bench] {name}: starting {}", pocketftpd.display());
+            Spec::SelfHosted(name, bin) => {
+                let bin = bin.unwrap_or_else(|| pocketftpd.clone());
+                eprintln!("[bench] {name}: starting {}", bin.display());
                 let started = selfhost::SelfHosted::start(
-                    &pocketftpd,
+                    &bin,
                     &tmp,
                     &plan.user,
                     &plan.pass,
@@ -197,14 +214,19 @@ fn f(v: Option<f64>, digits: usize) -> String {
 }
 
 /// The markdown table: one row per measure, one column per server, then the ceiling.
-fn render(plan: &Plan, columns: &[(String, Results)], ceiling: &std::io::Result<f64>) -> String {
+fn render(
+    plan: &Plan,
+    columns: &[(String, Results)],
+    ceiling: &std::io::Result<Option<f64>>,
+) -> String {
     let big = if plan.big_bytes >= 1 << 30 {
         format!("{} GiB", plan.big_bytes >> 30)
     } else {
         format!("{} MiB", plan.big_bytes >> 20)
     };
     let ceiling_cell = match ceiling {
-        Ok(v) => format!("{v:.0}"),
+        Ok(Some(v)) => format!("{v:.0}"),
+        Ok(None) => "—".into(),
         Err(e) => format!("error: {e}"),
     };
     let files = |x: Option<measures::Files>, want: usize| match x {
@@ -214,28 +236,33 @@ fn render(plan: &Plan, columns: &[(String, Results)], ceiling: &std::io::Result<
     };
     let mem = |m: Option<procfs::Memory>| m.map(|m| m.figure_kib() as f64);
     type Cell<'a> = Box<dyn Fn(&Results) -> String + 'a>;
-    let rows: Vec<(String, Cell, &str)> = vec![
+    let rows: Vec<(&str, String, Cell, &str)> = vec![
         (
+            "big",
             format!("RETR {big}, MB/s"),
             Box::new(|r| f(r.retr_big.map(|b| b.mb_per_s), 0)),
             ceiling_cell.as_str(),
         ),
         (
+            "big",
             format!("RETR {big}, server CPU s/GiB"),
             Box::new(|r| f(r.retr_big.and_then(|b| b.cpu_s_per_gib), 2)),
             "",
         ),
         (
+            "big",
             format!("STOR {big}, MB/s"),
             Box::new(|r| f(r.stor_big.map(|b| b.mb_per_s), 0)),
             ceiling_cell.as_str(),
         ),
         (
+            "big",
             format!("STOR {big}, server CPU s/GiB"),
             Box::new(|r| f(r.stor_big.and_then(|b| b.cpu_s_per_gib), 2)),
             "",
         ),
         (
+            "small",
             format!(
                 "STOR {} × {} KiB, one session, files/s",
                 plan.small_files,
@@ -245,6 +272,7 @@ fn render(plan: &Plan, columns: &[(String, Results)], ceiling: &std::io::Result<
             "",
         ),
         (
+            "small",
             format!(
                 "RETR {} × {} KiB, one session, files/s",
                 plan.small_files,
@@ -254,6 +282,7 @@ fn render(plan: &Plan, columns: &[(String, Results)], ceiling: &std::io::Result<
             "",
         ),
         (
+            "crowd",
             format!(
                 "{} clients at once (login, LIST, RETR {} KiB): wall s",
                 plan.clients,
@@ -263,6 +292,7 @@ fn render(plan: &Plan, columns: &[(String, Results)], ceiling: &std::io::Result<
             "",
         ),
         (
+            "crowd",
             "  per client p50 / p99, ms".into(),
             Box::new(|r| match r.crowd {
                 Some(c) => format!("{} / {}", f(Some(c.p50_ms), 0), f(Some(c.p99_ms), 0)),
@@ -271,16 +301,19 @@ fn render(plan: &Plan, columns: &[(String, Results)], ceiling: &std::io::Result<
             "",
         ),
         (
+            "crowd",
             "  dropped connections".into(),
             Box::new(|r| r.crowd.map_or("—".into(), |c| c.dropped.to_string())),
             "",
         ),
         (
+            "memory",
             "memory idle, KiB".into(),
             Box::new(|r| f(mem(r.mem_idle), 0)),
             "",
         ),
         (
+            "memory",
             format!(
                 "memory with {} idle logged-in sessions, KiB",
                 plan.idle_sessions
@@ -296,16 +329,19 @@ fn render(plan: &Plan, columns: &[(String, Results)], ceiling: &std::io::Result<
             "",
         ),
         (
+            "memory",
             "  per idle session, KiB".into(),
             Box::new(|r| f(r.per_session_kib(), 1)),
             "",
         ),
         (
+            "login",
             "login latency, first, ms".into(),
             Box::new(|r| f(r.login_first_ms, 1)),
             "",
         ),
         (
+            "login",
             format!("login latency, median of {}, ms", plan.repeat_logins),
             Box::new(|r| f(r.login_repeat_ms, 1)),
             "",
@@ -319,18 +355,33 @@ fn render(plan: &Plan, columns: &[(String, Results)], ceiling: &std::io::Result<
     for (name, _) in columns {
         let _ = write!(out, " {name} |");
     }
-    let _ = writeln!(out, " loopback ceiling |");
+    let with_ceiling = !matches!(ceiling, Ok(None));
+    let _ = writeln!(
+        out,
+        "{}",
+        if with_ceiling {
+            " loopback ceiling |"
+        } else {
+            ""
+        }
+    );
     let _ = write!(out, "|---|");
     for _ in columns {
         let _ = write!(out, "---:|");
     }
-    let _ = writeln!(out, "---:|");
-    for (label, cell, ceiling) in &rows {
+    let _ = writeln!(out, "{}", if with_ceiling { "---:|" } else { "" });
+    for (group, label, cell, ceiling) in &rows {
+        if !plan.wants(group) {
+            continue;
+        }
         let _ = write!(out, "| {label} |");
         for (_, r) in columns {
             let _ = write!(out, " {} |", cell(r));
         }
-        let _ = writeln!(out, " {ceiling} |");
+        if with_ceiling {
+            let _ = write!(out, " {ceiling} |");
+        }
+        let _ = writeln!(out);
     }
     let _ = writeln!(out);
     let _ = writeln!(

@@ -27,6 +27,15 @@ pub struct Plan {
     pub repeat_logins: usize,
     /// Upper bound on the time of one slow loop (small files).
     pub loop_deadline: Duration,
+    /// Measure groups to run: all, or some of memory, login, big, small, crowd.
+    pub only: Vec<String>,
+}
+
+impl Plan {
+    /// Whether the measure group `name` is to run.
+    pub fn wants(&self, name: &str) -> bool {
+        self.only.iter().any(|o| o == "all" || o == name)
+    }
 }
 
 /// One server to measure.
@@ -140,14 +149,60 @@ fn log(target: &Target, what: &str) {
     eprintln!("[bench] {}: {what}", target.name);
 }
 
-/// Runs every measure against one server, in an order that keeps the memory figures clean:
-/// idle memory first, then logins and idle sessions, then the transfers.
+/// Runs the planned measures against one server, in an order that keeps the memory figures
+/// clean: idle memory first, then logins and idle sessions, then the transfers.
 pub fn run_all(target: &Target, plan: &Plan, ticks: f64) -> Results {
-    let mut r = Results::default();
-    let mem = |pid: Option<u32>| pid.map(procfs::tree_memory);
-    r.mem_idle = mem(target.pid);
+    let mut r = Results {
+        mem_idle: target.pid.map(procfs::tree_memory),
+        ..Results::default()
+    };
+    if plan.wants("memory") || plan.wants("login") {
+        logins_and_memory(target, plan, &mut r);
+    }
+    if plan.wants("big") {
+        log(
+            target,
+            &format!("STOR and RETR of {} bytes", plan.big_bytes),
+        );
+        match big_transfers(target, plan, ticks) {
+            Ok((stor, retr)) => {
+                r.stor_big = Some(stor);
+                r.retr_big = Some(retr);
+            }
+            Err(e) => r.errors.push(format!("big file: {e}")),
+        }
+    }
+    if plan.wants("small") {
+        log(target, &format!("{} small files", plan.small_files));
+        match small_files(target.addr, plan) {
+            Ok((stor, retr)) => {
+                r.small_stor = Some(stor);
+                r.small_retr = Some(retr);
+            }
+            Err(e) => r.errors.push(format!("small files: {e}")),
+        }
+    }
+    if plan.wants("crowd") {
+        log(target, &format!("{} clients at once", plan.clients));
+        match crowd(target.addr, plan) {
+            Ok((c, first_error)) => {
+                r.crowd = Some(c);
+                if let Some(e) = first_error {
+                    r.errors
+                        .push(format!("clients at once, first failure: {e}"));
+                }
+            }
+            Err(e) => r.errors.push(format!("clients at once: {e}")),
+        }
+    }
+    r
+}
 
-    log(target, "first login, then idle sessions");
+/// First login (one session kept open while memory is read), repeated logins, then many
+/// idle logged-in sessions held open while memory is read again.
+fn logins_and_memory(target: &Target, plan: &Plan, r: &mut Results) {
+    let mem = |pid: Option<u32>| pid.map(procfs::tree_memory);
+    log(target, "first login, repeated logins, idle sessions");
     match login_timed(target.addr, plan) {
         Ok((first, ftp)) => {
             r.login_first_ms = Some(first);
@@ -161,56 +216,20 @@ pub fn run_all(target: &Target, plan: &Plan, ticks: f64) -> Results {
         Ok(median) => r.login_repeat_ms = Some(median),
         Err(e) => r.errors.push(format!("repeated logins: {e}")),
     }
-    {
-        let (sessions, err) = idle_sessions(target.addr, plan);
-        r.sessions_opened = sessions.len();
-        if let Some(e) = err {
-            r.errors.push(format!(
-                "idle sessions: {e} after {} of {}",
-                sessions.len(),
-                plan.idle_sessions
-            ));
-        }
-        settle();
-        r.mem_many = mem(target.pid);
-        for s in sessions {
-            s.quit();
-        }
+    let (sessions, err) = idle_sessions(target.addr, plan);
+    r.sessions_opened = sessions.len();
+    if let Some(e) = err {
+        r.errors.push(format!(
+            "idle sessions: {e} after {} of {}",
+            sessions.len(),
+            plan.idle_sessions
+        ));
     }
-
-    log(
-        target,
-        &format!("STOR and RETR of {} bytes", plan.big_bytes),
-    );
-    match big_transfers(target, plan, ticks) {
-        Ok((stor, retr)) => {
-            r.stor_big = Some(stor);
-            r.retr_big = Some(retr);
-        }
-        Err(e) => r.errors.push(format!("big file: {e}")),
+    settle();
+    r.mem_many = mem(target.pid);
+    for s in sessions {
+        s.quit();
     }
-
-    log(target, &format!("{} small files", plan.small_files));
-    match small_files(target.addr, plan) {
-        Ok((stor, retr)) => {
-            r.small_stor = Some(stor);
-            r.small_retr = Some(retr);
-        }
-        Err(e) => r.errors.push(format!("small files: {e}")),
-    }
-
-    log(target, &format!("{} clients at once", plan.clients));
-    match crowd(target.addr, plan) {
-        Ok((c, first_error)) => {
-            r.crowd = Some(c);
-            if let Some(e) = first_error {
-                r.errors
-                    .push(format!("clients at once, first failure: {e}"));
-            }
-        }
-        Err(e) => r.errors.push(format!("clients at once: {e}")),
-    }
-    r
 }
 
 /// Gives a forking server a moment to finish its post-login work before /proc is read.

@@ -132,6 +132,7 @@ impl Drop for SelfHosted {
         // SIGTERM first so the server can shut down cleanly, SIGKILL if it does not.
         let _ = Command::new("kill")
             .arg(self.child.id().to_string())
+            .stderr(Stdio::null())
             .status();
         let deadline = Instant::now() + STOP_DEADLINE;
         while Instant::now() < deadline {
