@@ -383,34 +383,42 @@ pub fn pocketftpd_command() -> Command {
     }
 }
 
-/// The `CARGO_TARGET_<TRIPLE>_RUNNER` that cargo uses for this build's
-/// target, if any.
+/// The `CARGO_TARGET_<TRIPLE>_RUNNER` set for this build's target, if any
+/// (.ci/cross exports them; `. .ci/cross-env.sh` does the same by hand).
+///
+/// The triple is matched by architecture and libc. On stable Rust, cfg can't
+/// tell ARMv6 from ARMv7 (`target_feature = "v7"` is never set), so for `arm`
+/// both `ARM_` and `ARMV7_` runners match; when both are set, the ARMv7 one
+/// wins: an ARMv7 CPU model runs ARMv6 code too, while an ARMv7 binary dies
+/// under `-cpu arm1176`. The test binary itself still runs under the runner
+/// cargo chose, so an ARMv6 test run still proves the build is ARMv6.
 fn runner() -> Option<Vec<String>> {
     let arch = std::env::consts::ARCH.to_uppercase();
-    let env = if cfg!(target_env = "musl") {
+    let libc = if cfg!(target_env = "musl") {
         "MUSL"
     } else {
         "GNU"
     };
-    let armv6 = cfg!(target_arch = "arm") && !cfg!(target_feature = "v7");
-    std::env::vars()
-        .filter(|(key, _)| key.starts_with("CARGO_TARGET_") && key.ends_with("_RUNNER"))
-        .filter(|(key, _)| {
-            let triple = &key["CARGO_TARGET_".len()..key.len() - "_RUNNER".len()];
+    let mut candidates: Vec<(String, Vec<String>)> = std::env::vars()
+        .filter_map(|(key, value)| {
+            let triple = key
+                .strip_prefix("CARGO_TARGET_")?
+                .strip_suffix("_RUNNER")?
+                .to_string();
+            let words: Vec<String> = value.split_whitespace().map(str::to_string).collect();
+            (!words.is_empty()).then_some((triple, words))
+        })
+        .filter(|(triple, _)| {
             let arch_ok = match arch.as_str() {
-                "ARM" if armv6 => triple.starts_with("ARM_"),
-                "ARM" => triple.starts_with("ARMV7_"),
+                "ARM" => triple.starts_with("ARM_") || triple.starts_with("ARMV7_"),
                 other => triple.starts_with(&format!("{other}_")),
             };
-            arch_ok && triple.contains(&format!("LINUX_{env}"))
+            arch_ok && triple.contains(&format!("_LINUX_{libc}"))
         })
-        .map(|(_, value)| {
-            value
-                .split_whitespace()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .find(|words| !words.is_empty())
+        .collect();
+    // ARMV7_ sorts before ARM_U...: prefer it (see above).
+    candidates.sort_by_key(|(triple, _)| !triple.starts_with("ARMV7_"));
+    candidates.into_iter().next().map(|(_, words)| words)
 }
 
 // ---- raw control connection -----------------------------------------------
