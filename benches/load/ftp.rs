@@ -15,7 +15,7 @@ const MAX_REPLY_LINE: usize = 8 * 1024;
 /// Most lines in one multi-line reply (FEAT, HELP...) before giving up.
 const MAX_REPLY_LINES: usize = 1000;
 /// Read and write timeout on every socket: a stuck server fails the measure, never hangs it.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
+pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// Transfer buffer size for both directions.
 pub const BUF_SIZE: usize = 256 * 1024;
 

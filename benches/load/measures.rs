@@ -401,42 +401,55 @@ fn crowd(addr: SocketAddr, plan: &Plan) -> FtpResult<(Crowd, Option<String>)> {
     setup.stor("crowd.bin", &mut &content[..])?;
     setup.quit();
 
-    let start = Arc::new(Barrier::new(plan.clients + 1));
+    // Each client reports when it started and ended; the wall time runs from the first
+    // start to the last end (the main thread may be scheduled late after the barrier).
+    let start = Arc::new(Barrier::new(plan.clients));
     let mut handles = Vec::with_capacity(plan.clients);
     for _ in 0..plan.clients {
         let (start, content) = (Arc::clone(&start), Arc::clone(&content));
         let (user, pass) = (plan.user.clone(), plan.pass.clone());
-        handles.push(thread::spawn(move || -> Result<f64, String> {
-            start.wait();
-            let t = Instant::now();
-            let one = || -> FtpResult<()> {
-                let mut ftp = Ftp::login(addr, &user, &pass)?;
-                ftp.list(".")?;
-                let mut got = Vec::with_capacity(content.len());
-                ftp.retr("crowd.bin", &mut got)?;
-                if got[..] != content[..] {
-                    return Err(crate::ftp::FtpError::Protocol(
-                        "crowd.bin: content differs".into(),
-                    ));
-                }
-                ftp.quit();
-                Ok(())
-            };
-            one().map_err(|e| e.to_string())?;
-            Ok(ms(t.elapsed()))
-        }));
+        handles.push(thread::spawn(
+            move || -> (Instant, Instant, Result<(), String>) {
+                start.wait();
+                let t = Instant::now();
+                // Each step names itself in the error, to tell where a client was dropped.
+                let one = || -> Result<(), String> {
+                    fn step(what: &'static str) -> impl Fn(crate::ftp::FtpError) -> String {
+                        move |e| format!("{what}: {e}")
+                    }
+                    let mut ftp = Ftp::connect(addr).map_err(step("connect"))?;
+                    ftp.user_pass(&user, &pass).map_err(step("login"))?;
+                    ftp.command_expect("TYPE I", &[200])
+                        .map_err(step("TYPE I"))?;
+                    ftp.list(".").map_err(step("LIST"))?;
+                    let mut got = Vec::with_capacity(content.len());
+                    ftp.retr("crowd.bin", &mut got).map_err(step("RETR"))?;
+                    if got[..] != content[..] {
+                        return Err("RETR crowd.bin: content differs".into());
+                    }
+                    ftp.quit();
+                    Ok(())
+                };
+                let result = one();
+                (t, Instant::now(), result)
+            },
+        ));
     }
-    start.wait();
-    let t = Instant::now();
     let mut times = Vec::with_capacity(plan.clients);
     let mut first_error = None;
     let mut dropped = 0;
+    let mut span: Option<(Instant, Instant)> = None;
     for h in handles {
         match h.join() {
-            Ok(Ok(ms)) => times.push(ms),
-            Ok(Err(e)) => {
-                dropped += 1;
-                first_error.get_or_insert(e);
+            Ok((begin, end, result)) => {
+                span = Some(span.map_or((begin, end), |(b, e)| (b.min(begin), e.max(end))));
+                match result {
+                    Ok(()) => times.push(ms(end - begin)),
+                    Err(e) => {
+                        dropped += 1;
+                        first_error.get_or_insert(e);
+                    }
+                }
             }
             Err(_) => {
                 dropped += 1;
@@ -444,7 +457,7 @@ fn crowd(addr: SocketAddr, plan: &Plan) -> FtpResult<(Crowd, Option<String>)> {
             }
         }
     }
-    let wall_s = t.elapsed().as_secs_f64();
+    let wall_s = span.map_or(f64::NAN, |(b, e)| (e - b).as_secs_f64());
     times.sort_by(f64::total_cmp);
 
     let mut cleanup = Ftp::login(addr, &plan.user, &plan.pass)?;
