@@ -18,6 +18,7 @@
 //!   BENCH_POCKETFTPD     binary for `self` (default: the one cargo built)
 //!   BENCH_USER, BENCH_PASS   account on every server (default: ftpbench / bench-Pass-42)
 //!   BENCH_BIG_MB         big file size in MiB (default 1024)
+//!   BENCH_BIG_RUNS       rounds of big STOR + RETR, median shown (default 3)
 //!   BENCH_SMALL_FILES    small file count (default 2000)
 //!   BENCH_SMALL_KB       small file size in KiB (default 4)
 //!   BENCH_CLIENTS        clients at once (default 100)
@@ -130,6 +131,7 @@ fn run() -> Result<(), String> {
         user: env_str("BENCH_USER", "ftpbench"),
         pass: env_str("BENCH_PASS", "bench-Pass-42"),
         big_bytes: env_num::<u64>("BENCH_BIG_MB", 1024)? << 20,
+        big_runs: env_num("BENCH_BIG_RUNS", 3)?,
         small_files: env_num("BENCH_SMALL_FILES", 2000)?,
         small_bytes: env_num::<usize>("BENCH_SMALL_KB", 4)? << 10,
         clients: env_num("BENCH_CLIENTS", 100)?,
@@ -239,7 +241,7 @@ fn render(
     let rows: Vec<(&str, String, Cell, &str)> = vec![
         (
             "big",
-            format!("RETR {big}, MB/s"),
+            format!("RETR {big}, MB/s (median of {})", plan.big_runs),
             Box::new(|r| f(r.retr_big.map(|b| b.mb_per_s), 0)),
             ceiling_cell.as_str(),
         ),
@@ -251,7 +253,7 @@ fn render(
         ),
         (
             "big",
-            format!("STOR {big}, MB/s"),
+            format!("STOR {big}, MB/s (median of {})", plan.big_runs),
             Box::new(|r| f(r.stor_big.map(|b| b.mb_per_s), 0)),
             ceiling_cell.as_str(),
         ),

@@ -19,6 +19,8 @@ pub struct Plan {
     pub user: String,
     pub pass: String,
     pub big_bytes: u64,
+    /// Rounds of big STOR + RETR; the table shows the median.
+    pub big_runs: usize,
     pub small_files: usize,
     pub small_bytes: usize,
     pub clients: usize,
@@ -269,8 +271,32 @@ fn idle_sessions(addr: SocketAddr, plan: &Plan) -> (Vec<Ftp>, Option<String>) {
     (sessions, None)
 }
 
-/// STOR then RETR of one big file; CPU from the server's process tree around each.
+/// STOR then RETR of one big file, `big_runs` times; each figure is the median over the
+/// runs (this machine is noisy). CPU from the server's process tree around each transfer.
 fn big_transfers(target: &Target, plan: &Plan, ticks: f64) -> FtpResult<(Bulk, Bulk)> {
+    let mut stors = Vec::with_capacity(plan.big_runs);
+    let mut retrs = Vec::with_capacity(plan.big_runs);
+    for _ in 0..plan.big_runs.max(1) {
+        let (stor, retr) = big_round(target, plan, ticks)?;
+        stors.push(stor);
+        retrs.push(retr);
+    }
+    Ok((median_bulk(&stors), median_bulk(&retrs)))
+}
+
+fn median_bulk(runs: &[Bulk]) -> Bulk {
+    let mut speeds: Vec<f64> = runs.iter().map(|b| b.mb_per_s).collect();
+    speeds.sort_by(f64::total_cmp);
+    let mut cpus: Vec<f64> = runs.iter().filter_map(|b| b.cpu_s_per_gib).collect();
+    cpus.sort_by(f64::total_cmp);
+    Bulk {
+        mb_per_s: percentile(&speeds, 50.0),
+        cpu_s_per_gib: (!cpus.is_empty()).then(|| percentile(&cpus, 50.0)),
+    }
+}
+
+/// One STOR and one RETR of the big file, then DELE.
+fn big_round(target: &Target, plan: &Plan, ticks: f64) -> FtpResult<(Bulk, Bulk)> {
     let gib = plan.big_bytes as f64 / (1u64 << 30) as f64;
     let cpu = || target.pid.map(|p| procfs::tree_cpu_secs(p, ticks));
     let bulk = |secs: f64, before: Option<f64>, after: Option<f64>| Bulk {
