@@ -187,7 +187,13 @@ pub fn retr(
         meta.len() - offset,
     ));
     let started = Instant::now();
-    let result = copy::send_file(&mut file, offset, &mut data, &mut || control.poll_abort());
+    let result = copy::send_file(
+        &mut file,
+        offset,
+        &mut data,
+        ctx.settings.data_timeout,
+        &mut || control.poll_abort(),
+    );
     let (bytes, outcome) = match &result {
         Ok(bytes) => (*bytes, "complete".to_string()),
         Err(error) => (0, format!("failed: {error}")),
@@ -305,7 +311,12 @@ fn receive_into(
             target.position,
             target.accounted,
         );
-        let result = copy::receive(&mut data, &mut writer, &mut || control.poll_abort());
+        let result = copy::receive(
+            &mut data,
+            &mut writer,
+            ctx.settings.data_timeout,
+            &mut || control.poll_abort(),
+        );
         let log_line = |bytes: &str, how: &str| {
             info!(
                 "{}: user {} STOR {} at {}: {bytes} bytes in {:.3} s, {how}",
