@@ -13,6 +13,12 @@ use std::time::Duration;
 /// an unauthenticated client can make us hold.
 pub const MAX_COMMAND_LINE: usize = 4096;
 
+/// The listen backlog: std's `TcpListener::bind` listens with 128 on Linux,
+/// which holds a burst of a hundred clients connecting at once (servers with
+/// a backlog near 32 drop connections under that burst). Changing it would
+/// need a raw socket call; 128 is what we document and test against.
+pub const LISTEN_BACKLOG: u32 = 128;
+
 /// Size of the copy buffer used for each data transfer. Only allocated while a
 /// transfer runs, so an idle session costs nothing for it.
 pub const DATA_BUF_SIZE: usize = 128 * 1024;

@@ -292,3 +292,31 @@ fn a_client_vanishing_mid_upload_leaves_a_resumable_file() {
     assert_eq!(again.upload("STOR", "cut.bin", &data[1_000_000..]).0, 226);
     assert!(std::fs::read(&path).unwrap() == data);
 }
+
+#[test]
+fn ipv6_listen_with_epsv_and_eprt() {
+    let server = TestServer::builder(&[TestAccount::new("alice", "pw-alice")])
+        .server("listen = [::1]:0")
+        .start();
+    std::fs::write(server.home("alice").join("six.txt"), b"over ipv6").unwrap();
+    let url = format!("ftp://alice:pw-alice@[::1]:{}/six.txt", server.port());
+    let out = curl(&["-g", &url]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"over ipv6");
+    let out = curl(&["-g", "--ftp-port", "::1", &url]);
+    assert!(
+        out.status.success(),
+        "active over IPv6: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"over ipv6");
+    let mut client = RawClient::connect(&server);
+    client.login("alice", "pw-alice");
+    // PASV has no IPv6 form (RFC 2428): 522 points the client to EPSV.
+    assert_eq!(client.cmd("PASV").0, 522);
+    assert_eq!(client.cmd("EPSV 1").0, 522);
+}
