@@ -37,6 +37,10 @@ pub enum ClientError {
     #[error("{what}: {reply}")]
     Refused { what: String, reply: Reply },
 
+    /// The server lacks every command that could do what was asked.
+    #[error("{0}")]
+    Unsupported(String),
+
     /// Opening or using a data connection failed.
     #[error("data connection: {0}")]
     Data(#[source] io::Error),

@@ -16,6 +16,7 @@ pub struct Progress {
     started: Instant,
     last_draw: Option<Instant>,
     terminal: bool,
+    finished: bool,
 }
 
 impl Progress {
@@ -29,6 +30,7 @@ impl Progress {
             started: Instant::now(),
             last_draw: None,
             terminal: std::io::stdout().is_terminal(),
+            finished: false,
         }
     }
 
@@ -49,7 +51,8 @@ impl Progress {
     }
 
     /// Final state: the full bar and a newline, or the summary line.
-    pub fn finish(self) {
+    pub fn finish(mut self) {
+        self.finished = true;
         let now = Instant::now();
         if self.terminal {
             self.draw(now);
@@ -103,6 +106,16 @@ impl Progress {
         let mut out = std::io::stdout().lock();
         let _ = write!(out, "\r{line}\x1b[K");
         let _ = out.flush();
+    }
+}
+
+impl Drop for Progress {
+    /// A transfer that failed mid-way ends the bar's line, so the error message that
+    /// follows starts on a line of its own.
+    fn drop(&mut self) {
+        if self.terminal && !self.finished && self.last_draw.is_some() {
+            println!();
+        }
     }
 }
 

@@ -100,7 +100,7 @@ pub fn run(s: &mut Session, words: &[String]) -> Result<Flow, ClientError> {
             match verify::server_digest(&mut s.ftp, &mut s.hash_method, algorithm, path)? {
                 ServerDigest::Hex(hex) => println!("{hex}  {path}"),
                 ServerDigest::Unsupported => {
-                    return Err(ClientError::Usage(format!(
+                    return Err(ClientError::Unsupported(format!(
                         "hash: the server has no {} checksum command (HASH or {})",
                         algorithm.label(),
                         algorithm.x_command()
