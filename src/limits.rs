@@ -1,0 +1,69 @@
+//! Every bound the server enforces, in one place.
+//!
+//! Anything an attacker can push against (line length, buffer sizes, time
+//! spent waiting) has its ceiling here, so a reviewer can audit the whole
+//! resource budget of a session by reading one file, the way vsftpd keeps its
+//! limits in `defs.h`. Values that an operator may want to change live in
+//! `settings.ini` instead (see `config.rs`); these are the fixed ones.
+
+use std::time::Duration;
+
+/// Longest control line we accept, CRLF included. RFC 959 sets no limit;
+/// 4 KiB holds any real path (PATH_MAX) plus a verb, and bounds the buffer
+/// an unauthenticated client can make us hold.
+pub const MAX_COMMAND_LINE: usize = 4096;
+
+/// Size of the copy buffer used for each data transfer. Only allocated while a
+/// transfer runs, so an idle session costs nothing for it.
+pub const DATA_BUF_SIZE: usize = 128 * 1024;
+
+/// How many bytes a download hands to the kernel in one go (sendfile) before we
+/// look at the control connection for ABOR.
+pub const RETR_CHUNK: u64 = 4 * 1024 * 1024;
+
+/// Longest file or directory name component we create (the usual NAME_MAX).
+pub const MAX_NAME_LEN: usize = 255;
+
+/// Longest virtual path, in bytes, we resolve (the usual PATH_MAX).
+pub const MAX_PATH_LEN: usize = 4096;
+
+/// Most directory levels a path may have; deeper paths get 550.
+pub const MAX_PATH_DEPTH: usize = 64;
+
+/// How long the listener will wait to write a 421 to a client it refuses.
+/// The socket buffer takes the few bytes at once; this only stops a
+/// pathological peer from stalling the accept loop.
+pub const REFUSE_WRITE_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Write timeout on the control connection: a client that stops reading its
+/// replies can hold a worker at most this long per reply.
+pub const CONTROL_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often a waiting passive listener or transfer looks at the control
+/// connection (for ABOR) and at its deadline.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Most directory entries a quota walk visits before giving up (the walk then
+/// reports what it counted and logs a warning). Stops a home stuffed with
+/// millions of files from pinning a worker at login.
+pub const MAX_QUOTA_WALK_ENTRIES: u64 = 1_000_000;
+
+/// Most entries sent in one directory listing.
+pub const MAX_LISTING_ENTRIES: usize = 100_000;
+
+/// How long a remembered successful login (see `auth::CredentialCache`)
+/// lets the same credentials skip the slow hash.
+pub const CREDENTIAL_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// Most users remembered by the credential cache at once.
+pub const CREDENTIAL_CACHE_ENTRIES: usize = 256;
+
+/// Most addresses the failed-login tracker remembers at once; the oldest
+/// entries are dropped first so a spoofed flood cannot grow it without bound.
+pub const MAX_TRACKED_ADDRESSES: usize = 4096;
+
+/// Most tries at finding a free passive port in the configured range.
+pub const PASSIVE_BIND_TRIES: usize = 64;
+
+/// Most tries at picking a unique name for STOU.
+pub const STOU_TRIES: u32 = 100;
