@@ -29,7 +29,7 @@ pub fn list(ftp: &mut Ftp, path: Option<&str>) -> Result<(), ClientError> {
         let n = match data.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) => return abandon(ftp, data, ClientError::Data(e)),
+            Err(e) => return abandon(ftp, data, "ls", ClientError::Data(e)),
         };
         // Listings use CRLF on the wire; print them with the terminal's line ends.
         let text: Vec<u8> = buf[..n].iter().copied().filter(|&b| b != b'\r').collect();
@@ -164,6 +164,7 @@ fn download(
         hash_prefix(&mut file, offset, hasher.as_mut(), &mut buf, local)?;
         resumed_file = Some(file);
     }
+    let what = format!("get {remote}");
     let mut data = s.ftp.open_data()?;
     let mut offset = offset;
     if offset > 0 && !s.ftp.command(&format!("REST {offset}"))?.is_intermediate() {
@@ -172,8 +173,7 @@ fn download(
         let algorithm = s.algorithm;
         hasher = hasher.map(|_| algorithm.hasher());
     }
-    s.ftp
-        .start_transfer(&format!("RETR {remote}"), &format!("get {remote}"))?;
+    s.ftp.start_transfer(&format!("RETR {remote}"), &what)?;
     // Only now that the server agreed to send is an existing local file replaced.
     let mut file = match resumed_file {
         Some(file) if offset > 0 => {
@@ -186,6 +186,7 @@ fn download(
                 return abandon(
                     &mut s.ftp,
                     data,
+                    &what,
                     ClientError::Local {
                         path: local.into(),
                         source: e,
@@ -194,17 +195,18 @@ fn download(
             }
         },
     };
-    let mut progress = Progress::new(format!("get {remote}"), offset, total);
+    let mut progress = Progress::new(what.clone(), offset, total);
     loop {
         let n = match data.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) => return abandon(&mut s.ftp, data, ClientError::Data(e)),
+            Err(e) => return abandon(&mut s.ftp, data, &what, ClientError::Data(e)),
         };
         if let Err(e) = file.write_all(&buf[..n]) {
             return abandon(
                 &mut s.ftp,
                 data,
+                &what,
                 ClientError::Local {
                     path: local.into(),
                     source: e,
@@ -217,7 +219,7 @@ fn download(
         progress.advance(n);
     }
     drop(data);
-    s.ftp.finish_transfer(&format!("get {remote}"))?;
+    s.ftp.finish_transfer(&what)?;
     progress.finish();
     Ok(Pass {
         resumed: offset > 0,
@@ -267,6 +269,7 @@ fn upload(
                 return abandon(
                     &mut s.ftp,
                     data,
+                    &what,
                     ClientError::Local {
                         path: local.into(),
                         source: e,
@@ -275,7 +278,7 @@ fn upload(
             }
         };
         if let Err(e) = data.write_all(&buf[..n]) {
-            return abandon(&mut s.ftp, data, ClientError::Data(e));
+            return abandon(&mut s.ftp, data, &what, ClientError::Data(e));
         }
         if let Some(h) = hasher.as_mut() {
             h.update(&buf[..n]);
@@ -327,11 +330,25 @@ fn hash_prefix(
 }
 
 /// Gives up a transfer: closes the data connection, then reads the server's closing reply
-/// (426/451 or 226) so the next command's reply is not mistaken for this one's.
-fn abandon<T>(ftp: &mut Ftp, data: TcpStream, err: ClientError) -> Result<T, ClientError> {
+/// (426/451/552 or 226) so the next command's reply is not mistaken for this one's. When
+/// the data connection broke because the server gave up (quota full, disk error), its
+/// reply says why far better than "broken pipe" does.
+fn abandon<T>(
+    ftp: &mut Ftp,
+    data: TcpStream,
+    what: &str,
+    err: ClientError,
+) -> Result<T, ClientError> {
     drop(data);
-    if !err.is_fatal() {
-        ftp.read_reply()?;
+    if err.is_fatal() {
+        return Err(err);
+    }
+    let reply = ftp.read_reply()?;
+    if matches!(err, ClientError::Data(_)) && !reply.is_ok() {
+        return Err(ClientError::Refused {
+            what: what.to_string(),
+            reply,
+        });
     }
     Err(err)
 }
