@@ -14,7 +14,9 @@ use crate::limits::{
 /// One server reply: the three-digit code and the text of each line, code prefixes removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
+    /// The three-digit RFC 959 code.
     pub code: u16,
+    /// One entry per line, without the `123-`/`123 ` prefix or the CRLF.
     pub lines: Vec<String>,
 }
 

@@ -11,9 +11,11 @@ use crate::verify::{self, Algorithm, HashMethod, ServerDigest};
 
 /// A logged-in connection plus the choices that apply to every command.
 pub struct Session {
+    /// The control connection, logged in and in binary mode.
     pub ftp: Ftp,
     /// False with `--no-resume`: every transfer starts from byte 0.
     pub resume: bool,
+    /// The checksum chosen with `--hash`.
     pub algorithm: Algorithm,
     /// How the server answers checksum questions, learnt on first use.
     pub hash_method: HashMethod,
@@ -25,6 +27,7 @@ pub enum Flow {
     Quit,
 }
 
+/// The `help` text.
 pub const HELP: &str = "\
 commands:
   ls [PATH]              list a remote directory

@@ -70,6 +70,7 @@ impl Algorithm {
         }
     }
 
+    /// A fresh running digest of this kind.
     pub fn hasher(self) -> Hasher {
         match self {
             Algorithm::Md5 => Hasher::Md5(Md5::new()),
@@ -89,6 +90,7 @@ pub enum Hasher {
 }
 
 impl Hasher {
+    /// Feeds the next chunk.
     pub fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Md5(h) => h.update(data),
