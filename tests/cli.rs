@@ -223,7 +223,8 @@ fn the_bundled_demo_config_serves_each_demo_user() {
         }
     }
     let server = ServerProcess::start(&dir.path);
-    // The passwords the README gives.
+    let port = server.addr.port().to_string();
+    // The passwords the README gives, with each real client.
     for (user, password, quota) in [
         ("curry", "splash30", "100.0 MiB"),
         ("durant", "slim35", "20.0 MiB"),
@@ -237,6 +238,28 @@ fn the_bundled_demo_config_serves_each_demo_user() {
         assert!(String::from_utf8_lossy(&bytes).contains(user));
         let (_, quota_text) = client.cmd("SITE QUOTA");
         assert!(quota_text.contains(quota), "{user}: {quota_text}");
+        let url = format!("ftp://{user}:{password}@127.0.0.1:{port}/readme.txt");
+        let out = common::curl(&[&url]);
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(user),
+            "curl as {user}"
+        );
+        let out = common::lftp(&format!(
+            "set ftp:ssl-allow no; set net:max-retries 1; open -u {user},{password} -p {port} 127.0.0.1; cls -1"
+        ));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("readme.txt"),
+            "lftp as {user}"
+        );
+        let out = common::python_ok(
+            "import ftplib, sys\nf = ftplib.FTP()\nf.connect('127.0.0.1', int(sys.argv[1]), timeout=10)\n\
+             print(f.login(sys.argv[2], sys.argv[3]))\nprint(f.nlst())\n",
+            &[&port, user, password],
+        );
+        assert!(
+            out.starts_with("230") && out.contains("readme.txt"),
+            "ftplib as {user}: {out}"
+        );
     }
 }
 
