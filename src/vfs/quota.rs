@@ -44,21 +44,31 @@ impl QuotaRegistry {
             // Drop ledgers nobody uses any more, so the map stays as small as
             // the set of logged-in users.
             users.retain(|_, ledger| lock(&ledger.state).sessions > 0);
-            Arc::clone(users.entry(user.to_string()).or_insert_with(|| {
+            let ledger = Arc::clone(users.entry(user.to_string()).or_insert_with(|| {
                 Arc::new(UserQuota {
                     state: Mutex::new(LedgerState::default()),
                 })
-            }))
-        };
-        {
+            }));
+            // SECURITY: the session joins while the registry lock is held, so
+            // a concurrent login's clean-up can't drop this ledger and give
+            // the same user a second one (two ledgers = twice the quota).
             let mut state = lock(&ledger.state);
             if state.sessions == 0 {
-                // Measured under the ledger lock, so a second login of the same
-                // user waits for the figure instead of seeing a half count.
-                state.used = measure(home);
+                state.stale = true;
             }
             state.sessions += 1;
             state.limit = limit;
+            drop(state);
+            ledger
+        };
+        {
+            // Measured under the ledger lock, so a second login of the same
+            // user waits for the figure instead of seeing a half count.
+            let mut state = lock(&ledger.state);
+            if state.stale {
+                state.used = measure(home);
+                state.stale = false;
+            }
         }
         QuotaSession { ledger }
     }
@@ -74,6 +84,9 @@ struct LedgerState {
     used: u64,
     limit: Option<u64>,
     sessions: usize,
+    /// Set when the first session of a user joins: `used` must be measured
+    /// from disk before anyone relies on it.
+    stale: bool,
     /// Real paths being written right now, by any session of this user.
     writing: HashSet<PathBuf>,
 }
@@ -292,6 +305,7 @@ mod tests {
                 used,
                 limit,
                 sessions: 1,
+                stale: false,
                 writing: HashSet::new(),
             }),
         })
