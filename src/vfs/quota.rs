@@ -42,8 +42,13 @@ impl QuotaRegistry {
         let ledger = {
             let mut users = lock(&self.users);
             // Drop ledgers nobody uses any more, so the map stays as small as
-            // the set of logged-in users.
-            users.retain(|_, ledger| lock(&ledger.state).sessions > 0);
+            // the set of logged-in users. "In use" is any holder besides the
+            // map: a session, or a login between this lock and the one below.
+            // SECURITY: judging by `sessions` alone would drop a ledger that
+            // a login of the same user has taken but not yet joined; the next
+            // login would then get a second ledger, and the two sessions
+            // would each fill the whole quota.
+            users.retain(|_, ledger| in_use(ledger));
             Arc::clone(users.entry(user.to_string()).or_insert_with(|| {
                 Arc::new(UserQuota {
                     state: Mutex::new(LedgerState::default()),
@@ -62,6 +67,11 @@ impl QuotaRegistry {
         }
         QuotaSession { ledger }
     }
+}
+
+/// Whether anything besides the registry's map holds `ledger`.
+fn in_use(ledger: &Arc<UserQuota>) -> bool {
+    Arc::strong_count(ledger) > 1
 }
 
 /// One user's ledger.
@@ -356,6 +366,26 @@ mod tests {
         std::fs::write(dir.join("a/b/two"), [0; 20]).unwrap();
         std::os::unix::fs::symlink("/usr", dir.join("link")).unwrap();
         assert_eq!(measure(&dir), 30);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_ledger_taken_by_a_login_is_not_dropped_before_it_joins() {
+        let dir = std::env::temp_dir().join(format!("pocketftpd-join-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let registry = QuotaRegistry::default();
+        let first = registry.attach("u", Some(1000), &dir);
+        // A login that has taken the ledger from the map but not joined it
+        // yet holds only an Arc; the last session leaves meanwhile.
+        let taken = Arc::clone(first.ledger());
+        drop(first);
+        assert_eq!(lock(&taken.state).sessions, 0);
+        let other = registry.attach("u", Some(1000), &dir);
+        assert!(
+            Arc::ptr_eq(&taken, other.ledger()),
+            "one user must never have two ledgers"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
