@@ -5,6 +5,7 @@
 //! overwriting a file gives its bytes back at once.
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 
 use super::{CommandError, require_writable, resolve};
 use crate::protocol::reply::Reply;
@@ -84,10 +85,12 @@ pub fn rnto(user: &mut User, source: &VirtualPath, text: &str) -> Result<Reply, 
         return Err(VfsError::Busy.into());
     }
     let source_meta = fs::symlink_metadata(&from)?;
-    // A file replaced by the rename frees its bytes.
+    // A file replaced by the rename frees its bytes. Two names of one file
+    // (hard links) free nothing: rename(2) then leaves both in place, and
+    // giving the bytes back would let the user pass the quota.
     let replaced = fs::symlink_metadata(&to)
         .ok()
-        .filter(|meta| meta.is_file() && from != to)
+        .filter(|meta| meta.is_file() && !same_file(meta, &source_meta))
         .map_or(0, |meta| meta.len());
     if source_meta.is_dir() && to.starts_with(&from) && to != from {
         return Err(VfsError::PermissionDenied.into());
@@ -95,4 +98,9 @@ pub fn rnto(user: &mut User, source: &VirtualPath, text: &str) -> Result<Reply, 
     fs::rename(&from, &to).map_err(VfsError::from)?;
     ledger.release(replaced);
     Ok(Reply::rename_ok())
+}
+
+/// Whether two entries are the same file (one inode on one device).
+fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    a.dev() == b.dev() && a.ino() == b.ino()
 }
