@@ -11,6 +11,7 @@ use sha2::digest::Digest;
 use sha2::{Sha256, Sha512};
 
 use super::{CommandError, resolve};
+use crate::limits::HASH_BUF_SIZE;
 use crate::protocol::command::{Command, HashAlgorithm, SiteCommand, TransferType};
 use crate::protocol::reply::{Reply, human_size};
 use crate::server::ServerContext;
@@ -171,10 +172,11 @@ fn digest_path(
     Ok((hex, meta.len()))
 }
 
-/// Hashes a stream with a fixed 64 KiB buffer; never loads the file.
+/// Hashes a stream with one fixed `HASH_BUF_SIZE` buffer; never loads the
+/// file.
 pub fn stream_digest<D: Digest>(reader: &mut dyn Read) -> std::io::Result<String> {
     let mut hasher = D::new();
-    let mut buffer = vec![0u8; 64 * 1024];
+    let mut buffer = vec![0u8; HASH_BUF_SIZE];
     loop {
         match reader.read(&mut buffer) {
             Ok(0) => break,

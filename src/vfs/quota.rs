@@ -9,6 +9,12 @@
 //!
 //! Only growth counts: overwriting a 600 KiB file with 600 KiB reserves
 //! nothing new. Directories count nothing; regular files count their length.
+//!
+//! The ledger holds what the home holds between commands. While an
+//! overwrite runs, its new content goes to a temporary file beside the old
+//! one (so a refused upload leaves the old content whole), and for that
+//! moment the disk holds up to the old file's length more than the ledger
+//! says; the rename at the end, or the removal on a refusal, settles it.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
