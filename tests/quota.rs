@@ -8,6 +8,8 @@
 
 mod common;
 
+use std::io::Write;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -491,6 +493,84 @@ fn rename_onto_a_hard_link_of_itself_frees_nothing() {
     // ...so nothing may be given back.
     let (_, text) = client.cmd("SITE QUOTA");
     assert_eq!(site_quota_figures(&text).0, "1228800 bytes (1.2 MiB)");
+}
+
+/// Starts an upload on `client` and sends `first` over a data connection
+/// that stays open: the upload is in progress once the 150 has arrived.
+fn start_upload(client: &mut RawClient, verb: &str, path: &str, first: &[u8]) -> TcpStream {
+    let mut data = client.epsv_connect();
+    let (code, text) = client.cmd(&format!("{verb} {path}"));
+    assert_eq!(code, 150, "{text}");
+    data.write_all(first).unwrap();
+    data
+}
+
+#[test]
+fn the_temporary_file_of_an_overwrite_cannot_be_moved_or_deleted() {
+    let server = TestServer::start(&[alice()]);
+    let home = server.home("alice");
+    let old = random_bytes(600 * KIB, 73);
+    std::fs::write(home.join("doc.bin"), &old).unwrap();
+    let new = random_bytes(400 * KIB, 74);
+    let mut uploader = RawClient::connect(&server);
+    uploader.login("alice", "secret");
+    let mut data = start_upload(&mut uploader, "STOR", "doc.bin", &new[..100 * KIB]);
+    let temp = names(&home)
+        .into_iter()
+        .find(|name| name.starts_with('.'))
+        .expect("an overwrite writes to a temporary file");
+
+    // SECURITY: moved away, the temporary file's first 600 KiB (paid for
+    // by the old file) would stay on disk uncounted; deleted, the ledger
+    // would give back bytes the upload still holds.
+    let mut other = RawClient::connect(&server);
+    other.login("alice", "secret");
+    assert_eq!(other.cmd(&format!("RNFR {temp}")).0, 350);
+    assert_eq!(other.cmd("RNTO keep.bin").0, 450);
+    assert_eq!(other.cmd(&format!("DELE {temp}")).0, 450);
+    assert_eq!(other.upload("APPE", &temp, b"more").0, 450);
+
+    data.write_all(&new[100 * KIB..]).unwrap();
+    drop(data);
+    assert_eq!(uploader.reply().0, 226);
+    assert_eq!(names(&home), ["doc.bin"]);
+    assert_eq!(std::fs::read(home.join("doc.bin")).unwrap(), new);
+    let (_, text) = other.cmd("SITE QUOTA");
+    assert_eq!(
+        site_quota_figures(&text).0,
+        format!("{} bytes (400.0 KiB)", disk_usage(&home))
+    );
+}
+
+#[test]
+fn the_folder_of_an_upload_in_progress_cannot_be_renamed() {
+    let server = TestServer::start(&[alice()]);
+    let home = server.home("alice");
+    std::fs::create_dir_all(home.join("d/e")).unwrap();
+    let bytes = random_bytes(900 * KIB, 75);
+    let mut uploader = RawClient::connect(&server);
+    uploader.login("alice", "secret");
+    let mut data = start_upload(&mut uploader, "STOR", "d/e/new.bin", &bytes[..600 * KIB]);
+
+    // SECURITY: with its folder moved, a refused upload could no longer
+    // remove its file, yet would give back its bytes: a way past the quota.
+    let mut other = RawClient::connect(&server);
+    other.login("alice", "secret");
+    for folder in ["d", "d/e"] {
+        assert_eq!(other.cmd(&format!("RNFR {folder}")).0, 350);
+        assert_eq!(other.cmd("RNTO moved").0, 450, "{folder}");
+    }
+
+    // Now push it over: the upload is refused and its file removed.
+    let _ = data.write_all(&random_bytes(600 * KIB, 76));
+    drop(data);
+    assert_eq!(uploader.reply().0, 552);
+    assert!(!home.join("d/e/new.bin").exists());
+    assert_eq!(disk_usage(&home), 0);
+    // Once nothing is being written there, the folder moves freely.
+    assert_eq!(other.cmd("RNFR d").0, 350);
+    assert_eq!(other.cmd("RNTO moved").0, 250);
+    assert_eq!(other.cmd("AVBL"), (213, format!("213 {MIB}")));
 }
 
 // ---- ALLO, AVBL, SITE QUOTA -----------------------------------------------

@@ -74,14 +74,18 @@ pub fn rnfr(user: &mut User, text: &str) -> Result<(VirtualPath, Reply), Command
 /// nothing can be moved out of the home.
 ///
 /// Replies: 250; 550 source gone, target parent missing, or a folder
-/// onto a file; 450 source or target being uploaded.
+/// onto a file; 450 source or target being uploaded, or a folder that
+/// holds a file being uploaded.
 pub fn rnto(user: &mut User, source: &VirtualPath, text: &str) -> Result<Reply, CommandError> {
     require_writable(user)?;
     let target = resolve(user, text)?;
     let from = user.jail.locate(source)?;
     let to = user.jail.locate(&target)?;
     let ledger = user.quota.ledger();
-    if ledger.is_being_written(&from) || ledger.is_being_written(&to) {
+    // SECURITY: nothing being uploaded may move, nor any folder holding it:
+    // the upload would then finish, or be undone, at a path that no longer
+    // names its file, leaving bytes on disk that the ledger gave back.
+    if ledger.is_busy_within(&from) || ledger.is_busy_within(&to) {
         return Err(VfsError::Busy.into());
     }
     let source_meta = fs::symlink_metadata(&from)?;

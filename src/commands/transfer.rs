@@ -280,10 +280,20 @@ pub fn stor(
         }
         return Err(VfsError::Busy.into());
     }
+    // SECURITY: an overwrite's temporary file is busy too. Moved away or
+    // deleted by another session mid-upload, its bytes (the first ones of
+    // which are paid for by the old file) would leave the ledger's count.
+    // Its name is unique, so only a client naming it can collide with it.
+    if target.writing != target.real && !ledger.begin_write(&target.writing) {
+        ledger.end_write(&target.real);
+        discard(&target);
+        return Err(VfsError::Busy.into());
+    }
     receive_into(ctx, user, control, transfer, target, unique)
 }
 
-/// Everything after `begin_write`, so `end_write` runs on every path.
+/// Everything after `begin_write`, so `end_write` runs on every path (for
+/// the final path and the temporary one).
 fn receive_into(
     ctx: &ServerContext,
     user: &User,
@@ -294,6 +304,7 @@ fn receive_into(
 ) -> Result<Reply, CommandError> {
     let ledger = user.quota.ledger();
     let real = target.real.clone();
+    let writing = target.writing.clone();
     let outcome = (|| {
         let mut data = match open_data(ctx, control, transfer) {
             Ok(data) => data,
@@ -365,6 +376,9 @@ fn receive_into(
         }
     })();
     ledger.end_write(&real);
+    if writing != real {
+        ledger.end_write(&writing);
+    }
     outcome
 }
 

@@ -152,6 +152,15 @@ impl UserQuota {
     pub fn is_being_written(&self, real: &Path) -> bool {
         lock(&self.state).writing.contains(real)
     }
+
+    /// Whether some session is writing `real` or, when `real` is a folder,
+    /// anything inside it (at any depth).
+    pub fn is_busy_within(&self, real: &Path) -> bool {
+        lock(&self.state)
+            .writing
+            .iter()
+            .any(|path| path.starts_with(real))
+    }
 }
 
 /// A session's membership in its user's ledger; leaving drops the count.
@@ -361,6 +370,21 @@ mod tests {
         writer.write_all(&[0; 80]).unwrap();
         assert_eq!(writer.reserved(), 30);
         assert_eq!(quota.usage().0, 130);
+    }
+
+    #[test]
+    fn a_folder_is_busy_while_a_file_inside_it_is_written() {
+        let quota = ledger(0, None);
+        assert!(quota.begin_write(Path::new("/h/d/e/f.bin")));
+        for busy in ["/h/d/e/f.bin", "/h/d/e", "/h/d", "/h"] {
+            assert!(quota.is_busy_within(Path::new(busy)), "{busy}");
+        }
+        // Whole components only: /h/d/e/f is not inside /h/d/e/f.bin.
+        for free in ["/h/d/e/f", "/h/d/e2", "/h/x"] {
+            assert!(!quota.is_busy_within(Path::new(free)), "{free}");
+        }
+        quota.end_write(Path::new("/h/d/e/f.bin"));
+        assert!(!quota.is_busy_within(Path::new("/h")));
     }
 
     #[test]
