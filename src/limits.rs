@@ -23,6 +23,10 @@ pub const LISTEN_BACKLOG: u32 = 128;
 /// transfer runs, so an idle session costs nothing for it.
 pub const DATA_BUF_SIZE: usize = 128 * 1024;
 
+/// Buffer HASH and XMD5/XSHA* read a file through: the digest of a file of
+/// any size costs this much memory, for as long as the command runs.
+pub const HASH_BUF_SIZE: usize = 64 * 1024;
+
 /// How many bytes a download hands to the kernel in one go (sendfile) before we
 /// look at the control connection for ABOR.
 pub const RETR_CHUNK: u64 = 4 * 1024 * 1024;

@@ -157,6 +157,10 @@ pub fn run(ctx: &ServerContext, job: SessionJob) {
         "{peer}: session closed ({why}), user {user}, {:.1} s",
         session.connected_at.elapsed().as_secs_f64()
     );
+    // Leave the user's quota ledger before the control socket closes: a
+    // client that sees the close and logs in again at once must find no
+    // session open, so its home is measured afresh.
+    session.state = State::AwaitUser;
 }
 
 impl Session<'_> {
