@@ -13,9 +13,19 @@ use std::time::Duration;
 /// an unauthenticated client can make us hold.
 pub const MAX_COMMAND_LINE: usize = 4096;
 
+/// The listen backlog: std's `TcpListener::bind` listens with 128 on Linux,
+/// which holds a burst of a hundred clients connecting at once (servers with
+/// a backlog near 32 drop connections under that burst). Changing it would
+/// need a raw socket call; 128 is what we document and test against.
+pub const LISTEN_BACKLOG: u32 = 128;
+
 /// Size of the copy buffer used for each data transfer. Only allocated while a
 /// transfer runs, so an idle session costs nothing for it.
 pub const DATA_BUF_SIZE: usize = 128 * 1024;
+
+/// Buffer HASH and XMD5/XSHA* read a file through: the digest of a file of
+/// any size costs this much memory, for as long as the command runs.
+pub const HASH_BUF_SIZE: usize = 64 * 1024;
 
 /// How many bytes a download hands to the kernel in one go (sendfile) before we
 /// look at the control connection for ABOR.

@@ -52,7 +52,28 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// Makes glibc return freed large blocks to the OS at once.
+///
+/// Each login's argon2id check allocates `argon2_memory_kib` (12 MiB by
+/// default) on the worker's thread. glibc raises its mmap threshold after the
+/// first such block is freed, so later ones come from per-thread arenas and
+/// stay resident: measured on x86_64, 3 logins on 3 workers left the server at
+/// 40 MB RSS; with a fixed 128 KiB threshold it stays at 4 MB. (musl, used by
+/// the static builds, always unmaps large blocks.) This is the one unsafe call
+/// in pocketftpd; the library crate forbids unsafe code.
+#[cfg(target_env = "gnu")]
+fn return_large_blocks_to_the_os() {
+    // SAFETY: mallopt takes two integers, touches only allocator settings,
+    // and runs before any other thread exists.
+    #[allow(unsafe_code)]
+    let _ = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
+}
+
+#[cfg(not(target_env = "gnu"))]
+fn return_large_blocks_to_the_os() {}
+
 fn main() -> ExitCode {
+    return_large_blocks_to_the_os();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = match parse_args() {
         Ok(args) => args,

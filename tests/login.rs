@@ -157,3 +157,29 @@ fn idle_sessions_time_out() {
     assert_eq!(code, 421, "{text}");
     assert!(text.contains("Timeout"));
 }
+
+#[test]
+fn a_burst_of_a_hundred_clients_is_answered_not_dropped() {
+    let server = TestServer::builder(&[alice()])
+        .server("max_connections = 8")
+        .start();
+    let addr = server.addr;
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(100));
+    let clients: Vec<_> = (0..100)
+        .map(|_| {
+            let barrier = std::sync::Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut client = RawClient::connect_only(addr);
+                let code = client.reply().0;
+                // Hold the slot until everyone has an answer.
+                (code, client)
+            })
+        })
+        .collect();
+    let results: Vec<_> = clients.into_iter().map(|t| t.join().unwrap()).collect();
+    let served = results.iter().filter(|(code, _)| *code == 220).count();
+    let refused = results.iter().filter(|(code, _)| *code == 421).count();
+    assert_eq!(served + refused, 100, "every client got a reply");
+    assert_eq!(served, 8);
+}

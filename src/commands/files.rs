@@ -5,6 +5,7 @@
 //! overwriting a file gives its bytes back at once.
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 
 use super::{CommandError, require_writable, resolve};
 use crate::protocol::reply::Reply;
@@ -73,21 +74,27 @@ pub fn rnfr(user: &mut User, text: &str) -> Result<(VirtualPath, Reply), Command
 /// nothing can be moved out of the home.
 ///
 /// Replies: 250; 550 source gone, target parent missing, or a folder
-/// onto a file; 450 source or target being uploaded.
+/// onto a file; 450 source or target being uploaded, or a folder that
+/// holds a file being uploaded.
 pub fn rnto(user: &mut User, source: &VirtualPath, text: &str) -> Result<Reply, CommandError> {
     require_writable(user)?;
     let target = resolve(user, text)?;
     let from = user.jail.locate(source)?;
     let to = user.jail.locate(&target)?;
     let ledger = user.quota.ledger();
-    if ledger.is_being_written(&from) || ledger.is_being_written(&to) {
+    // SECURITY: nothing being uploaded may move, nor any folder holding it:
+    // the upload would then finish, or be undone, at a path that no longer
+    // names its file, leaving bytes on disk that the ledger gave back.
+    if ledger.is_busy_within(&from) || ledger.is_busy_within(&to) {
         return Err(VfsError::Busy.into());
     }
     let source_meta = fs::symlink_metadata(&from)?;
-    // A file replaced by the rename frees its bytes.
+    // A file replaced by the rename frees its bytes. Two names of one file
+    // (hard links) free nothing: rename(2) then leaves both in place, and
+    // giving the bytes back would let the user pass the quota.
     let replaced = fs::symlink_metadata(&to)
         .ok()
-        .filter(|meta| meta.is_file() && from != to)
+        .filter(|meta| meta.is_file() && !same_file(meta, &source_meta))
         .map_or(0, |meta| meta.len());
     if source_meta.is_dir() && to.starts_with(&from) && to != from {
         return Err(VfsError::PermissionDenied.into());
@@ -95,4 +102,9 @@ pub fn rnto(user: &mut User, source: &VirtualPath, text: &str) -> Result<Reply, 
     fs::rename(&from, &to).map_err(VfsError::from)?;
     ledger.release(replaced);
     Ok(Reply::rename_ok())
+}
+
+/// Whether two entries are the same file (one inode on one device).
+fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    a.dev() == b.dev() && a.ino() == b.ino()
 }

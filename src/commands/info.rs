@@ -11,6 +11,7 @@ use sha2::digest::Digest;
 use sha2::{Sha256, Sha512};
 
 use super::{CommandError, resolve};
+use crate::limits::HASH_BUF_SIZE;
 use crate::protocol::command::{Command, HashAlgorithm, SiteCommand, TransferType};
 use crate::protocol::reply::{Reply, human_size};
 use crate::server::ServerContext;
@@ -128,8 +129,9 @@ pub fn allo(user: &User, bytes: u64) -> Result<Reply, CommandError> {
 
 /// HASH: digest of a whole file with the selected algorithm.
 ///
-/// Replies: 213 `<ALGO> 0-<size> <hex> <path>`; 550 missing or not a file;
-/// 450 while another session uploads it.
+/// Replies: 213 `<ALGO> 0-<size> <hex> <path>`; 550 missing or not a regular
+/// file; 553 a folder; 450 while another session uploads it.
+/// The range is `0-<size>`, as ProFTPD's mod_digest sends it.
 pub fn hash(user: &User, transfer: &TransferState, text: &str) -> Result<Reply, CommandError> {
     let algorithm = transfer.hash.unwrap_or(DEFAULT_HASH);
     let path = resolve(user, text)?;
@@ -151,7 +153,10 @@ fn digest_path(
     algorithm: HashAlgorithm,
     path: &crate::vfs::VirtualPath,
 ) -> Result<(String, u64), CommandError> {
-    let (mut file, meta) = user.jail.open_read(path)?;
+    let (mut file, meta) = user.jail.open_read(path).map_err(|error| match error {
+        VfsError::IsADirectory => CommandError::HashOfDirectory,
+        other => other.into(),
+    })?;
     // A file another session is still writing has no stable digest yet.
     let real = user.jail.existing(path)?;
     if user.quota.ledger().is_being_written(&real) {
@@ -167,10 +172,11 @@ fn digest_path(
     Ok((hex, meta.len()))
 }
 
-/// Hashes a stream with a fixed 64 KiB buffer; never loads the file.
+/// Hashes a stream with one fixed `HASH_BUF_SIZE` buffer; never loads the
+/// file.
 pub fn stream_digest<D: Digest>(reader: &mut dyn Read) -> std::io::Result<String> {
     let mut hasher = D::new();
-    let mut buffer = vec![0u8; 64 * 1024];
+    let mut buffer = vec![0u8; HASH_BUF_SIZE];
     loop {
         match reader.read(&mut buffer) {
             Ok(0) => break,
@@ -188,18 +194,25 @@ pub fn stream_digest<D: Digest>(reader: &mut dyn Read) -> std::io::Result<String
 
 /// AVBL: free bytes under the quota.
 ///
-/// Replies: 213 `<bytes>`; 550 for a missing path, or when no quota applies
-/// (the server cannot promise what the disk holds).
+/// Replies: 213 `<bytes>` (0 for a read-only account, which can store
+/// nothing); 550 for a missing path, or when no quota applies.
+///
+/// Without a quota the honest figure is the filesystem's free space, which
+/// takes statvfs(2): the crate forbids unsafe code and has no dependency
+/// that wraps it, and a guess would mislead a client that plans an upload
+/// on it. So an unlimited account gets 550 ("not available for this
+/// account"), not 502: FEAT lists AVBL, and the verb is implemented.
 pub fn avbl(user: &User, text: Option<&str>) -> Result<Reply, CommandError> {
     if let Some(text) = text {
         let path = resolve(user, text)?;
         user.jail.existing(&path)?;
     }
-    let (used, limit) = user.quota.ledger().usage();
-    match limit {
-        Some(limit) if !user.account.read_only => Ok(Reply::available(limit.saturating_sub(used))),
-        Some(_) => Ok(Reply::available(0)),
-        None => Err(CommandError::NotImplemented),
+    if user.account.read_only {
+        return Ok(Reply::available(0));
+    }
+    match user.quota.ledger().usage() {
+        (used, Some(limit)) => Ok(Reply::available(limit.saturating_sub(used))),
+        (_, None) => Err(CommandError::FreeSpaceUnknown),
     }
 }
 

@@ -40,6 +40,14 @@ pub enum CommandError {
     /// OPTS HASH named an algorithm we don't have (501).
     #[error("unknown hash algorithm")]
     UnknownHashAlgorithm,
+    /// HASH or XMD5 of a folder, which has no defined digest (553,
+    /// draft-bryan-ftpext-hash-02 section 3.5).
+    #[error("hash of a directory")]
+    HashOfDirectory,
+    /// AVBL for an account without a quota: the free space would be the
+    /// filesystem's, which we cannot ask for (550).
+    #[error("free space unknown without a quota")]
+    FreeSpaceUnknown,
     /// A REST offset past the end of the file (554).
     #[error("restart offset past the end of the file")]
     RestartBeyondEnd,

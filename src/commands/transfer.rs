@@ -29,7 +29,7 @@ use crate::session::{Control, TransferState};
 use crate::transfer::copy::{self, ReceiveError};
 use crate::transfer::data_conn::{self, check_active};
 use crate::transfer::{DataSetup, TransferError};
-use crate::vfs::{QuotaWriter, UserQuota, VfsError, VirtualPath};
+use crate::vfs::{QuotaError, QuotaWriter, UserQuota, VfsError, VirtualPath};
 
 /// PASV: listen on a passive port and tell the client where (IPv4 only).
 ///
@@ -187,7 +187,13 @@ pub fn retr(
         meta.len() - offset,
     ));
     let started = Instant::now();
-    let result = copy::send_file(&mut file, offset, &mut data, &mut || control.poll_abort());
+    let result = copy::send_file(
+        &mut file,
+        offset,
+        &mut data,
+        ctx.settings.data_timeout,
+        &mut || control.poll_abort(),
+    );
     let (bytes, outcome) = match &result {
         Ok(bytes) => (*bytes, "complete".to_string()),
         Err(error) => (0, format!("failed: {error}")),
@@ -249,10 +255,11 @@ enum Undo {
 
 /// STOR, APPE, STOU: receive a file.
 ///
-/// Replies: 150 then 226; 552 over quota (upload undone); 452 disk full
-/// (undone); 426 broken connection (data kept for resuming) or aborted (426
-/// then 226); 450 already being uploaded by another session; 550 read-only
-/// account, a folder, or a bad path; 554 REST past the end; 425.
+/// Replies: 150 then 226; 552 over quota (upload undone), or at once when
+/// the home is already over its quota; 452 disk full (undone); 426 broken
+/// connection (data kept for resuming) or aborted (426 then 226); 450
+/// already being uploaded by another session; 550 read-only account, a
+/// folder, or a bad path; 554 REST past the end; 425.
 pub fn stor(
     ctx: &ServerContext,
     user: &User,
@@ -261,19 +268,38 @@ pub fn stor(
     upload: Upload,
 ) -> Result<Reply, CommandError> {
     require_writable(user)?;
+    let ledger = user.quota.ledger();
+    // A home already over its quota (lowered by the admin, or filled from
+    // outside) takes no upload at all, not even one that adds no bytes
+    // (an empty file, a same-size overwrite), and nothing is created.
+    ledger.check_fits(0)?;
     let unique = matches!(upload, Upload::Unique(_));
     let target = open_target(user, upload)?;
-    let ledger = user.quota.ledger();
     // SECURITY: one writer per file per user; a second session writing the
     // same file at once would make the quota arithmetic (and the file) wrong.
     if !ledger.begin_write(&target.real) {
+        // Take back only what this command created. An in-place target
+        // (APPE, REST) is the file the other session is writing: cutting it
+        // to the length seen a moment ago would destroy that session's data.
+        if !matches!(target.undo, Undo::Truncate(_)) {
+            discard(&target);
+        }
+        return Err(VfsError::Busy.into());
+    }
+    // SECURITY: an overwrite's temporary file is busy too. Moved away or
+    // deleted by another session mid-upload, its bytes (the first ones of
+    // which are paid for by the old file) would leave the ledger's count.
+    // Its name is unique, so only a client naming it can collide with it.
+    if target.writing != target.real && !ledger.begin_write(&target.writing) {
+        ledger.end_write(&target.real);
         discard(&target);
         return Err(VfsError::Busy.into());
     }
     receive_into(ctx, user, control, transfer, target, unique)
 }
 
-/// Everything after `begin_write`, so `end_write` runs on every path.
+/// Everything after `begin_write`, so `end_write` runs on every path (for
+/// the final path and the temporary one).
 fn receive_into(
     ctx: &ServerContext,
     user: &User,
@@ -284,6 +310,7 @@ fn receive_into(
 ) -> Result<Reply, CommandError> {
     let ledger = user.quota.ledger();
     let real = target.real.clone();
+    let writing = target.writing.clone();
     let outcome = (|| {
         let mut data = match open_data(ctx, control, transfer) {
             Ok(data) => data,
@@ -305,7 +332,12 @@ fn receive_into(
             target.position,
             target.accounted,
         );
-        let result = copy::receive(&mut data, &mut writer, &mut || control.poll_abort());
+        let result = copy::receive(
+            &mut data,
+            &mut writer,
+            ctx.settings.data_timeout,
+            &mut || control.poll_abort(),
+        );
         let log_line = |bytes: &str, how: &str| {
             info!(
                 "{}: user {} STOR {} at {}: {bytes} bytes in {:.3} s, {how}",
@@ -333,7 +365,13 @@ fn receive_into(
                 discard(&target);
                 log_line("?", &format!("undone: {error}"));
                 match quota {
-                    Some(quota) => Err(quota.into()),
+                    // Report what the user holds now that this upload is
+                    // taken back, not the figure that still counted it.
+                    Some(QuotaError::Exceeded { limit, .. }) => Err(QuotaError::Exceeded {
+                        used: ledger.usage().0,
+                        limit,
+                    }
+                    .into()),
                     None => Err(TransferError::from_disk(error).into()),
                 }
             }
@@ -349,6 +387,9 @@ fn receive_into(
         }
     })();
     ledger.end_write(&real);
+    if writing != real {
+        ledger.end_write(&writing);
+    }
     outcome
 }
 

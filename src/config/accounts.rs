@@ -125,6 +125,21 @@ impl Accounts {
                 },
             );
         }
+        // SECURITY: a home inside another user's home would let one user
+        // read and change the other's files, and give the same bytes two
+        // quota ledgers.
+        for a in users.values() {
+            if let Some(b) = users
+                .values()
+                .find(|b| b.name != a.name && a.home.starts_with(&b.home))
+            {
+                return Err(ConfigError::Section {
+                    file,
+                    section: a.name.clone(),
+                    problem: format!("home is inside (or the same as) the home of [{}]", b.name),
+                });
+            }
+        }
         Ok(Accounts { users })
     }
 
@@ -390,6 +405,14 @@ mod tests {
             (
                 format!("[a]\npassword = {HASH}\nread_only = perhaps\n"),
                 "[a] read_only: expected true or false",
+            ),
+            (
+                format!("[a]\npassword = {HASH}\n[b]\npassword = {HASH}\nhome = a/b\n"),
+                "[b]: home is inside (or the same as) the home of [a]",
+            ),
+            (
+                format!("[a]\npassword = {HASH}\n[b]\npassword = {HASH}\nhome = a\n"),
+                "home is inside (or the same as) the home of",
             ),
         ];
         for (text, expected) in table {

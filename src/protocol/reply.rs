@@ -606,9 +606,17 @@ impl From<&CommandError> for Reply {
             },
             CommandError::ReadOnly => Reply::single(C::FileUnavailable, PERMISSION_DENIED),
             CommandError::NoPendingRename => Reply::bad_sequence("RNFR required first."),
-            CommandError::UnknownHashAlgorithm => {
-                Reply::single(C::ParameterSyntaxError, "Unknown algorithm.")
+            CommandError::UnknownHashAlgorithm => Reply::single(
+                C::ParameterSyntaxError,
+                "Unknown algorithm, current selection not changed.",
+            ),
+            CommandError::HashOfDirectory => {
+                Reply::single(C::BadFileName, "HASH of a directory is not defined.")
             }
+            CommandError::FreeSpaceUnknown => Reply::single(
+                C::FileUnavailable,
+                "Free space unknown: this account has no quota.",
+            ),
             CommandError::RestartBeyondEnd => Reply::single(
                 C::InvalidRestart,
                 "Restart offset is past the end of the file.",
@@ -746,6 +754,22 @@ mod tests {
         assert_eq!(
             wire(&Reply::from(&error)),
             "552 Quota exceeded: 1.0 KiB used of 1.0 MiB (1024 of 1048576 bytes).\r\n"
+        );
+    }
+
+    #[test]
+    fn hash_and_space_errors_use_the_drafts_codes() {
+        assert_eq!(
+            wire(&Reply::from(&CommandError::UnknownHashAlgorithm)),
+            "501 Unknown algorithm, current selection not changed.\r\n"
+        );
+        assert_eq!(
+            wire(&Reply::from(&CommandError::HashOfDirectory)),
+            "553 HASH of a directory is not defined.\r\n"
+        );
+        assert_eq!(
+            wire(&Reply::from(&CommandError::FreeSpaceUnknown)),
+            "550 Free space unknown: this account has no quota.\r\n"
         );
     }
 

@@ -157,6 +157,10 @@ pub fn run(ctx: &ServerContext, job: SessionJob) {
         "{peer}: session closed ({why}), user {user}, {:.1} s",
         session.connected_at.elapsed().as_secs_f64()
     );
+    // Leave the user's quota ledger before the control socket closes: a
+    // client that sees the close and logs in again at once must find no
+    // session open, so its home is measured afresh.
+    session.state = State::AwaitUser;
 }
 
 impl Session<'_> {
@@ -264,10 +268,21 @@ impl Session<'_> {
             ..
         } = self;
         let ctx = *ctx;
-        // REST and RNFR apply to the very next command only (vsftpd
-        // clears them the same way).
-        let rest = transfer.rest.take();
+        // RNFR applies to the very next command only. REST applies to the
+        // next transfer, and survives the commands clients send to set one
+        // up (ftplib and curl send EPSV between REST and RETR); anything
+        // else clears it.
         let rename_from = transfer.rename_from.take();
+        let rest = match command {
+            Command::Pasv
+            | Command::Epsv(_)
+            | Command::Port(_)
+            | Command::Eprt(_)
+            | Command::Type(_)
+            | Command::Mode(_)
+            | Command::Stru(_) => transfer.rest,
+            _ => transfer.rest.take(),
+        };
         match command {
             Command::User(name) => return (commands::login::user(state, name), Next::Continue),
             Command::Pass(password) => {

@@ -11,6 +11,7 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use super::TransferError;
 use crate::limits::{DATA_BUF_SIZE, RETR_CHUNK};
@@ -18,26 +19,77 @@ use crate::limits::{DATA_BUF_SIZE, RETR_CHUNK};
 /// How often, in bytes received, an upload looks for ABOR.
 const STOR_ABORT_CHECK: u64 = 1024 * 1024;
 
-/// Sends `file` from `offset` to the end. Returns the bytes sent.
+/// Longest a single blocking socket call may wait before the loop looks at
+/// the control connection again. A client that sends ABOR while it has
+/// stopped reading (or sending) is heard within this time, not after the
+/// whole data timeout.
+const WAIT_SLICE: Duration = Duration::from_millis(500);
+
+/// Tracks how long a transfer has made no progress.
+struct Stall {
+    limit: Duration,
+    since: Instant,
+}
+
+impl Stall {
+    fn new(limit: Duration) -> Stall {
+        Stall {
+            limit,
+            since: Instant::now(),
+        }
+    }
+
+    fn progressed(&mut self) {
+        self.since = Instant::now();
+    }
+
+    fn expired(&self) -> bool {
+        self.since.elapsed() >= self.limit
+    }
+}
+
+fn is_wait(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+/// Sends `file` from `offset` to the end. Returns the bytes sent. Fails
+/// with `Timeout` after `stall_limit` without progress, and with `Aborted`
+/// as soon as `aborted` says so.
 pub fn send_file(
     file: &mut File,
     offset: u64,
     data: &mut TcpStream,
+    stall_limit: Duration,
     aborted: &mut dyn FnMut() -> bool,
 ) -> Result<u64, TransferError> {
     file.seek(SeekFrom::Start(offset))
         .map_err(TransferError::from_disk)?;
-    let mut sent = 0u64;
+    data.set_write_timeout(Some(WAIT_SLICE.min(stall_limit)))
+        .map_err(TransferError::ConnectionLost)?;
+    let mut stall = Stall::new(stall_limit);
+    let mut position = offset;
     loop {
         let mut chunk = Read::by_ref(file).take(RETR_CHUNK);
-        let count = io::copy(&mut chunk, data).map_err(|error| {
+        let result = io::copy(&mut chunk, data);
+        // sendfile moves the file position by what it sent, even when the
+        // call then fails on a timeout; the position is the true progress.
+        let now = file.stream_position().map_err(TransferError::from_disk)?;
+        if now > position {
+            stall.progressed();
+        }
+        let sent_this_call = now - position;
+        position = now;
+        match result {
+            Ok(_) if sent_this_call < RETR_CHUNK => return Ok(position - offset),
+            Ok(_) => {}
             // io::copy does not say which side failed; the socket is by far
-            // the likelier, and a disk error shows up in the log either way.
-            TransferError::from_network(error)
-        })?;
-        sent += count;
-        if count < RETR_CHUNK {
-            return Ok(sent);
+            // the likelier, and a disk error shows in the log either way.
+            Err(error) if !is_wait(&error) => return Err(TransferError::from_network(error)),
+            Err(_) if stall.expired() => return Err(TransferError::Timeout),
+            Err(_) => {}
         }
         if aborted() {
             return Err(TransferError::Aborted);
@@ -51,18 +103,31 @@ pub fn send_file(
 pub fn receive<W: Write>(
     data: &mut TcpStream,
     sink: &mut W,
+    stall_limit: Duration,
     aborted: &mut dyn FnMut() -> bool,
 ) -> Result<u64, ReceiveError> {
+    data.set_read_timeout(Some(WAIT_SLICE.min(stall_limit)))
+        .map_err(|error| ReceiveError::Network(TransferError::ConnectionLost(error)))?;
     let mut buffer = vec![0u8; DATA_BUF_SIZE];
     let mut received = 0u64;
     let mut next_check = STOR_ABORT_CHECK;
+    let mut stall = Stall::new(stall_limit);
     loop {
         let count = match data.read(&mut buffer) {
             Ok(0) => break,
             Ok(count) => count,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) if is_wait(&error) => {
+                if stall.expired() {
+                    return Err(ReceiveError::Network(TransferError::Timeout));
+                }
+                if aborted() {
+                    return Err(ReceiveError::Network(TransferError::Aborted));
+                }
+                continue;
+            }
             Err(error) => return Err(ReceiveError::Network(TransferError::from_network(error))),
         };
+        stall.progressed();
         sink.write_all(&buffer[..count])
             .map_err(ReceiveError::Write)?;
         received += count as u64;
@@ -113,7 +178,9 @@ mod tests {
                 Ok(())
             }
         }
-        let result = receive(&mut data, &mut Full(0), &mut || false);
+        let result = receive(&mut data, &mut Full(0), Duration::from_secs(5), &mut || {
+            false
+        });
         assert!(
             matches!(result, Err(ReceiveError::Write(e)) if e.kind() == io::ErrorKind::StorageFull)
         );

@@ -9,6 +9,12 @@
 //!
 //! Only growth counts: overwriting a 600 KiB file with 600 KiB reserves
 //! nothing new. Directories count nothing; regular files count their length.
+//!
+//! The ledger holds what the home holds between commands. While an
+//! overwrite runs, its new content goes to a temporary file beside the old
+//! one (so a refused upload leaves the old content whole), and for that
+//! moment the disk holds up to the old file's length more than the ledger
+//! says; the rename at the end, or the removal on a refusal, settles it.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
@@ -44,21 +50,31 @@ impl QuotaRegistry {
             // Drop ledgers nobody uses any more, so the map stays as small as
             // the set of logged-in users.
             users.retain(|_, ledger| lock(&ledger.state).sessions > 0);
-            Arc::clone(users.entry(user.to_string()).or_insert_with(|| {
+            let ledger = Arc::clone(users.entry(user.to_string()).or_insert_with(|| {
                 Arc::new(UserQuota {
                     state: Mutex::new(LedgerState::default()),
                 })
-            }))
-        };
-        {
+            }));
+            // SECURITY: the session joins while the registry lock is held, so
+            // a concurrent login's clean-up can't drop this ledger and give
+            // the same user a second one (two ledgers = twice the quota).
             let mut state = lock(&ledger.state);
             if state.sessions == 0 {
-                // Measured under the ledger lock, so a second login of the same
-                // user waits for the figure instead of seeing a half count.
-                state.used = measure(home);
+                state.stale = true;
             }
             state.sessions += 1;
             state.limit = limit;
+            drop(state);
+            ledger
+        };
+        {
+            // Measured under the ledger lock, so a second login of the same
+            // user waits for the figure instead of seeing a half count.
+            let mut state = lock(&ledger.state);
+            if state.stale {
+                state.used = measure(home);
+                state.stale = false;
+            }
         }
         QuotaSession { ledger }
     }
@@ -74,6 +90,9 @@ struct LedgerState {
     used: u64,
     limit: Option<u64>,
     sessions: usize,
+    /// Set when the first session of a user joins: `used` must be measured
+    /// from disk before anyone relies on it.
+    stale: bool,
     /// Real paths being written right now, by any session of this user.
     writing: HashSet<PathBuf>,
 }
@@ -135,6 +154,15 @@ impl UserQuota {
     /// Whether some session is writing `real` now.
     pub fn is_being_written(&self, real: &Path) -> bool {
         lock(&self.state).writing.contains(real)
+    }
+
+    /// Whether some session is writing `real` or, when `real` is a folder,
+    /// anything inside it (at any depth).
+    pub fn is_busy_within(&self, real: &Path) -> bool {
+        lock(&self.state)
+            .writing
+            .iter()
+            .any(|path| path.starts_with(real))
     }
 }
 
@@ -292,6 +320,7 @@ mod tests {
                 used,
                 limit,
                 sessions: 1,
+                stale: false,
                 writing: HashSet::new(),
             }),
         })
@@ -348,6 +377,21 @@ mod tests {
     }
 
     #[test]
+    fn a_folder_is_busy_while_a_file_inside_it_is_written() {
+        let quota = ledger(0, None);
+        assert!(quota.begin_write(Path::new("/h/d/e/f.bin")));
+        for busy in ["/h/d/e/f.bin", "/h/d/e", "/h/d", "/h"] {
+            assert!(quota.is_busy_within(Path::new(busy)), "{busy}");
+        }
+        // Whole components only: /h/d/e/f is not inside /h/d/e/f.bin.
+        for free in ["/h/d/e/f", "/h/d/e2", "/h/x"] {
+            assert!(!quota.is_busy_within(Path::new(free)), "{free}");
+        }
+        quota.end_write(Path::new("/h/d/e/f.bin"));
+        assert!(!quota.is_busy_within(Path::new("/h")));
+    }
+
+    #[test]
     fn measure_counts_files_not_symlinks() {
         let dir = std::env::temp_dir().join(format!("pocketftpd-measure-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -356,6 +400,38 @@ mod tests {
         std::fs::write(dir.join("a/b/two"), [0; 20]).unwrap();
         std::os::unix::fs::symlink("/usr", dir.join("link")).unwrap();
         assert_eq!(measure(&dir), 30);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn concurrent_first_logins_of_one_user_share_one_ledger() {
+        let dir = std::env::temp_dir().join(format!("pocketftpd-join-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let registry = Arc::new(QuotaRegistry::default());
+        // Rounds of four logins racing from zero sessions: each round, while
+        // all four are attached, they must hold the very same ledger.
+        for _ in 0..200 {
+            let barrier = Arc::new(std::sync::Barrier::new(4));
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    let (registry, barrier, dir) =
+                        (Arc::clone(&registry), Arc::clone(&barrier), dir.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let session = registry.attach("u", Some(1000), &dir);
+                        let ledger = Arc::as_ptr(session.ledger()) as usize;
+                        barrier.wait();
+                        ledger
+                    })
+                })
+                .collect();
+            let ledgers: Vec<usize> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+            assert!(
+                ledgers.iter().all(|l| *l == ledgers[0]),
+                "one user got two ledgers"
+            );
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -560,3 +560,62 @@ pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     }
     check()
 }
+
+/// The real server binary running on a config folder; killed on drop.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    /// Every stderr line read so far (the log), and the reader thread's feed.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ServerProcess {
+    /// Starts `pocketftpd --config <dir>/settings.ini` and waits for its
+    /// "listening on" log line to learn the port.
+    pub fn start(dir: &Path) -> ServerProcess {
+        let mut child = pocketftpd_command()
+            .arg("--config")
+            .arg(dir.join("settings.ini"))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (found, addr_rx) = std::sync::mpsc::channel();
+        let feed = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(at) = line.find("listening on ") {
+                    let addr: SocketAddr =
+                        line[at + "listening on ".len()..].trim().parse().unwrap();
+                    let _ = found.send(addr);
+                }
+                feed.lock().unwrap().push(line);
+            }
+        });
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("server did not start: {:?}", log.lock().unwrap()));
+        ServerProcess { child, addr, log }
+    }
+
+    /// Whether some log line contains `needle`.
+    pub fn logged(&self, needle: &str) -> bool {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|line| line.contains(needle))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
