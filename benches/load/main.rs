@@ -31,6 +31,7 @@
 //!   BENCH_PASV_PORTS     passive range for `self`, e.g. 40000-40999 (default)
 //!   BENCH_TMP            folder for the ceiling file and `self` (default: the temp dir)
 //!   BENCH_OUT            also write the table to this file
+//!   BENCH_STRICT         if set, exit non-zero when any measure failed (CI's smoke run)
 //!
 //! Progress goes to stderr; the table (markdown) goes to stdout.
 
@@ -204,6 +205,12 @@ fn run() -> Result<(), String> {
     print!("{table}");
     if let Some(out) = env::var_os("BENCH_OUT") {
         std::fs::write(&out, &table).map_err(|e| format!("BENCH_OUT: {e}"))?;
+    }
+    let errors: usize = columns.iter().map(|(_, r)| r.errors.len()).sum();
+    if env::var_os("BENCH_STRICT").is_some() && (errors > 0 || ceiling.is_err()) {
+        return Err(format!(
+            "BENCH_STRICT: {errors} measure(s) failed (see the notes above)"
+        ));
     }
     Ok(())
 }
