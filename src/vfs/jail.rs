@@ -177,6 +177,11 @@ impl Jail {
                     VfsError::PermissionDenied
                 })?;
                 self.check_inside(&real, path)?;
+                // A link to the home itself names a folder, never a file
+                // to create (and its parent is outside the home).
+                if real == self.root {
+                    return Err(VfsError::IsADirectory);
+                }
                 Ok(real)
             }
             _ => Ok(target),
