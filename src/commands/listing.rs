@@ -57,6 +57,18 @@ impl Listing {
         if meta.is_dir() {
             for entry in fs::read_dir(&real)?.flatten().take(MAX_LISTING_ENTRIES) {
                 let name = entry.file_name().to_string_lossy().into_owned();
+                // SECURITY: listing injection. A name holding CR or LF (put
+                // there with a shell; FTP refuses to create one) would add
+                // forged lines to a LIST/NLST/MLSD listing, which has no
+                // quoting. No FTP command can name such a file anyway, so it
+                // is left out.
+                if name.contains(['\r', '\n']) {
+                    log::warn!(
+                        "left {:?} out of a listing: CR or LF in the name",
+                        entry.path()
+                    );
+                    continue;
+                }
                 entries.push((name, entry.path()));
             }
         } else {

@@ -5,15 +5,13 @@
 //! learn which names exist. Failures count towards the per-connection limit
 //! and the per-address ban.
 
-use std::net::SocketAddr;
-
 use log::{error, info, warn};
 
 use crate::auth::Password;
 use crate::protocol::reply::Reply;
 use crate::server::ServerContext;
-use crate::session::Next;
 use crate::session::state::{State, User};
+use crate::session::{Control, Next};
 use crate::vfs::{Jail, VirtualPath};
 
 /// USER: remember the name and ask for the password.
@@ -36,9 +34,10 @@ pub fn pass(
     ctx: &ServerContext,
     state: &mut State,
     failed_logins: &mut u32,
-    peer: SocketAddr,
+    control: &mut Control,
     password: &Password,
 ) -> (Reply, Next) {
+    let peer = control.peer;
     let name = match state {
         State::AwaitPass { user } => std::mem::take(user),
         State::LoggedIn(_) => return (Reply::already_logged_in(), Next::Continue),
@@ -87,7 +86,13 @@ pub fn pass(
     ctx.bans.record_failure(peer.ip());
     // {:?} escapes control characters, so a hostile name can't forge log lines.
     warn!("{peer}: failed login for user {name:?} (attempt {failed_logins})");
-    std::thread::sleep(ctx.settings.login_fail_delay);
+    // SECURITY: password guessing. Each failure costs the client the delay;
+    // the worker waits it out only while the client is still connected, so
+    // a guesser that hangs up and reconnects cannot park idle workers (the
+    // per-address ban, counted above, stops the reconnecting).
+    if !control.pause(ctx.settings.login_fail_delay) {
+        return (Reply::login_incorrect(), Next::Close);
+    }
     if *failed_logins >= ctx.settings.max_login_attempts {
         return (Reply::too_many_login_failures(), Next::Close);
     }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use log::{error, info, warn};
+use log::{debug, error, info, warn};
 
 use super::ServerContext;
 use super::pool::WorkerPool;
@@ -117,10 +117,15 @@ pub fn accept_loop(
                     Refusal::Full => Reply::too_many_connections(settings.max_connections),
                     Refusal::PerIp => Reply::too_many_from_address(settings.max_connections_per_ip),
                 };
-                warn!(
-                    "refused {peer}: {}",
-                    String::from_utf8_lossy(&reply.to_wire()).trim_end()
-                );
+                let line = String::from_utf8_lossy(&reply.to_wire()).into_owned();
+                if let Refusal::Banned = refusal {
+                    // The ban itself was logged once, when it began; a
+                    // banned address that keeps knocking must not flood
+                    // the log with a line per connection.
+                    debug!("refused {peer}: {}", line.trim_end());
+                } else {
+                    warn!("refused {peer}: {}", line.trim_end());
+                }
                 refuse(stream, &reply);
             }
         }

@@ -146,6 +146,12 @@ impl Server {
         .map_err(StartError::Threads)?;
         let admission = Arc::new(Admission::default());
         listener::accept_loop(&self.listener, &self.ctx, &pool, &admission);
+        // Close the listening socket now, not when `run` returns: during the
+        // grace period new clients must be refused at once, not left in the
+        // kernel's backlog waiting for a greeting that never comes.
+        let Server { listener, ctx } = self;
+        drop(listener);
+        let settings = &ctx.settings;
         let grace = settings.shutdown_grace;
         info!("shutting down: waiting up to {grace:?} for running sessions");
         let left = pool.shutdown(Instant::now() + grace);

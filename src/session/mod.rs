@@ -64,6 +64,41 @@ impl Control {
         let _ = self.send(reply);
     }
 
+    /// Waits `delay` on behalf of the client (the failed-login delay), but
+    /// returns early, with `false`, if the client hangs up meanwhile: a
+    /// client that has gone must not keep the worker idle.
+    pub fn pause(&mut self, delay: Duration) -> bool {
+        let deadline = Instant::now() + delay;
+        let mut probe = [0u8; 1];
+        loop {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return true;
+            };
+            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+                return true;
+            }
+            match self.stream.peek(&mut probe) {
+                Ok(0) => return false,
+                // The client sent more (pipelined): it is still there; wait
+                // out the delay without looking again.
+                Ok(_) => {
+                    std::thread::sleep(left);
+                    return true;
+                }
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return true;
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
     /// Non-blocking check for ABOR or a vanished client during a transfer.
     pub fn poll_abort(&mut self) -> bool {
         self.reader.poll_abort(&mut self.stream)
@@ -286,7 +321,7 @@ impl Session<'_> {
         match command {
             Command::User(name) => return (commands::login::user(state, name), Next::Continue),
             Command::Pass(password) => {
-                return commands::login::pass(ctx, state, failed_logins, control.peer, &password);
+                return commands::login::pass(ctx, state, failed_logins, control, &password);
             }
             Command::Quit => return (Reply::goodbye(), Next::Close),
             _ => {}

@@ -19,16 +19,27 @@ use crate::limits::{DATA_BUF_SIZE, RETR_CHUNK};
 /// How often, in bytes received, an upload looks for ABOR.
 const STOR_ABORT_CHECK: u64 = 1024 * 1024;
 
+/// Least a transfer must move per data timeout not to count as stalled.
+const STALL_MIN_BYTES: u64 = 256 * 1024;
+
 /// Longest a single blocking socket call may wait before the loop looks at
 /// the control connection again. A client that sends ABOR while it has
 /// stopped reading (or sending) is heard within this time, not after the
 /// whole data timeout.
 const WAIT_SLICE: Duration = Duration::from_millis(500);
 
-/// Tracks how long a transfer has made no progress.
+/// Tracks whether a transfer has stalled: it must move at least
+/// `STALL_MIN_BYTES` within every `limit` (the data timeout).
+///
+/// SECURITY: "any progress" is not enough. A client that stops reading
+/// still lets the kernel take a few KiB every half second into its growing
+/// socket buffers, and a client that trickles one byte at a time on STOR
+/// never stops sending; either would hold a worker for many minutes. With
+/// the default 60 s timeout the floor is about 4 KiB/s.
 struct Stall {
     limit: Duration,
     since: Instant,
+    moved: u64,
 }
 
 impl Stall {
@@ -36,11 +47,16 @@ impl Stall {
         Stall {
             limit,
             since: Instant::now(),
+            moved: 0,
         }
     }
 
-    fn progressed(&mut self) {
-        self.since = Instant::now();
+    fn progressed(&mut self, bytes: u64) {
+        self.moved += bytes;
+        if self.moved >= STALL_MIN_BYTES {
+            self.since = Instant::now();
+            self.moved = 0;
+        }
     }
 
     fn expired(&self) -> bool {
@@ -77,9 +93,7 @@ pub fn send_file(
         // sendfile moves the file position by what it sent, even when the
         // call then fails on a timeout; the position is the true progress.
         let now = file.stream_position().map_err(TransferError::from_disk)?;
-        if now > position {
-            stall.progressed();
-        }
+        stall.progressed(now - position);
         let sent_this_call = now - position;
         position = now;
         match result {
@@ -127,7 +141,11 @@ pub fn receive<W: Write>(
             }
             Err(error) => return Err(ReceiveError::Network(TransferError::from_network(error))),
         };
-        stall.progressed();
+        stall.progressed(count as u64);
+        if stall.expired() {
+            // A trickle: data keeps coming, too slowly to count as moving.
+            return Err(ReceiveError::Network(TransferError::Timeout));
+        }
         sink.write_all(&buffer[..count])
             .map_err(ReceiveError::Write)?;
         received += count as u64;

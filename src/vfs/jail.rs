@@ -20,6 +20,7 @@
 //! users write access to FTP homes (README, Security).
 
 use std::fs::{File, Metadata, OpenOptions};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -176,6 +177,11 @@ impl Jail {
                     VfsError::PermissionDenied
                 })?;
                 self.check_inside(&real, path)?;
+                // A link to the home itself names a folder, never a file
+                // to create (and its parent is outside the home).
+                if real == self.root {
+                    return Err(VfsError::IsADirectory);
+                }
                 Ok(real)
             }
             _ => Ok(target),
@@ -218,9 +224,10 @@ impl Jail {
     ///
     /// SECURITY: `O_NOFOLLOW` refuses a final symlink swapped in after the
     /// check, and `O_NONBLOCK` keeps a FIFO from blocking the worker in
-    /// `open`. After the open, the file is compared (device and inode) with
-    /// what the checked path names now, so a folder on the way that was
-    /// swapped for a symlink is caught too.
+    /// `open`. After the open, the kernel's own path of the open descriptor
+    /// is checked ([`Jail::check_opened`]), so a folder on the way that was
+    /// swapped for a symlink between the check and the open is caught: the
+    /// check-then-open race cannot leak a file from outside.
     ///
     /// Errors: as [`Jail::existing`], plus [`VfsError::IsADirectory`] and
     /// [`VfsError::NotARegularFile`].
@@ -230,6 +237,7 @@ impl Jail {
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(&real)?;
+        self.check_opened(&file, &real, path)?;
         let meta = file.metadata()?;
         if meta.is_dir() {
             return Err(VfsError::IsADirectory);
@@ -237,38 +245,74 @@ impl Jail {
         if !meta.is_file() {
             return Err(VfsError::NotARegularFile);
         }
-        self.verify_opened(&real, &meta, path)?;
         Ok((file, meta))
     }
 
     /// Opens `real` (from [`Jail::for_create`]) for writing with the given
-    /// options, never following a final symlink, and checks the result as
-    /// [`Jail::open_read`] does.
+    /// options (which may create it), never following a final symlink.
+    ///
+    /// SECURITY: a check-then-create race would create the file wherever a
+    /// swapped-in symlink points, before any check after the open could
+    /// object. So the folder is opened first and checked by its descriptor,
+    /// and the file is then opened relative to that descriptor (through
+    /// `/proc/self/fd/N/name`, std's stand-in for `openat`): it lands in the
+    /// folder that was checked, whatever happens to the path meanwhile.
     pub fn open_write(
         &self,
         real: &Path,
         options: &mut OpenOptions,
         path: &VirtualPath,
     ) -> Result<File, VfsError> {
-        let file = options
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(real)?;
+        let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
+            return Err(VfsError::PermissionDenied);
+        };
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        let file = match self.open_folder(parent, path)? {
+            Some(folder) => {
+                let mut through = fd_path(&folder);
+                through.push(name);
+                options.open(&through)?
+            }
+            // No /proc: open by path and check afterwards (a file created
+            // through a swapped folder is then refused, but stays there).
+            None => options.open(real)?,
+        };
+        self.check_opened(&file, real, path)?;
         let meta = file.metadata()?;
         if !meta.is_file() {
             return Err(VfsError::NotARegularFile);
         }
-        self.verify_opened(real, &meta, path)?;
         Ok(file)
     }
 
-    /// Checks that the file we opened is the one the path names now, inside
-    /// the home.
-    fn verify_opened(
-        &self,
-        real: &Path,
-        opened: &Metadata,
-        path: &VirtualPath,
-    ) -> Result<(), VfsError> {
+    /// Opens a folder and checks where it really is. `None` when the system
+    /// has no /proc to ask.
+    fn open_folder(&self, folder: &Path, path: &VirtualPath) -> Result<Option<File>, VfsError> {
+        let dir = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(folder)?;
+        match std::fs::read_link(fd_path(&dir)) {
+            Ok(real) => {
+                self.check_inside(&real, path)?;
+                Ok(Some(dir))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Checks that an open descriptor is inside the home, by the path the
+    /// kernel keeps for it (`/proc/self/fd/N`), which no later rename or
+    /// swap of a folder on the way can fake. Where /proc is missing, falls
+    /// back to comparing device and inode with what the checked path names
+    /// now (which leaves a short window).
+    fn check_opened(&self, file: &File, real: &Path, path: &VirtualPath) -> Result<(), VfsError> {
+        if let Ok(opened) = std::fs::read_link(fd_path(file)) {
+            // A file deleted meanwhile reads as "/path (deleted)"; the
+            // prefix test still holds for it.
+            return self.check_inside(&opened, path);
+        }
+        let opened = file.metadata()?;
         let now = std::fs::canonicalize(real)?;
         self.check_inside(&now, path)?;
         let named = std::fs::metadata(&now)?;
@@ -294,6 +338,11 @@ impl Jail {
         text.push_str(&parts.join("/"));
         Some(VirtualPath(text))
     }
+}
+
+/// The `/proc` path naming an open descriptor of this process.
+fn fd_path(file: &File) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
 }
 
 /// One path component we are willing to resolve or create.

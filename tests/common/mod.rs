@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod net;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -444,6 +446,11 @@ impl RawClient {
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
+        RawClient::from_stream(stream)
+    }
+
+    /// Wraps a connected stream (e.g. one bound to another source address).
+    pub fn from_stream(stream: TcpStream) -> RawClient {
         let reader = BufReader::new(stream.try_clone().unwrap());
         RawClient { stream, reader }
     }
