@@ -138,12 +138,14 @@ impl Server {
         for line in settings.summary() {
             info!("{line}");
         }
-        info!("listening on {}", self.local_addr());
         let ctx = Arc::clone(&self.ctx);
         let pool = WorkerPool::new(settings.max_connections, move |job: SessionJob| {
             crate::session::run(&ctx, job);
         })
         .map_err(StartError::Threads)?;
+        // Logged once the workers exist: scripts (and tests) that wait for
+        // this line then see the server's full, steady thread count.
+        info!("listening on {}", self.local_addr());
         let admission = Arc::new(Admission::default());
         listener::accept_loop(&self.listener, &self.ctx, &pool, &admission);
         // Close the listening socket now, not when `run` returns: during the
