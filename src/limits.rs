@@ -19,16 +19,19 @@ pub const MAX_COMMAND_LINE: usize = 4096;
 /// need a raw socket call; 128 is what we document and test against.
 pub const LISTEN_BACKLOG: u32 = 128;
 
-/// Size of the copy buffer used for each data transfer. Only allocated while a
-/// transfer runs, so an idle session costs nothing for it.
-pub const DATA_BUF_SIZE: usize = 128 * 1024;
+/// Size of the upload buffer: allocated only while an upload runs (and, being
+/// over the 128 KiB mmap threshold main.rs sets, returned to the OS after),
+/// so an idle session costs nothing for it. Measured on the 2-core x86_64
+/// machine, STOR of 512 MiB over loopback: 128 KiB 2,300 MB/s at 0.44 CPU
+/// s/GiB, 256 KiB 2,900 MB/s at 0.37, 512 KiB 4,100 MB/s at 0.26.
+pub const DATA_BUF_SIZE: usize = 512 * 1024;
 
 /// Buffer HASH and XMD5/XSHA* read a file through: the digest of a file of
 /// any size costs this much memory, for as long as the command runs.
 pub const HASH_BUF_SIZE: usize = 64 * 1024;
 
-/// How many bytes a download hands to the kernel in one go (sendfile) before we
-/// look at the control connection for ABOR.
+/// How many bytes a download hands to `sendfile(2)` in one call; the control
+/// connection is checked for ABOR after each such chunk.
 pub const RETR_CHUNK: u64 = 4 * 1024 * 1024;
 
 /// Longest file or directory name component we create (the usual NAME_MAX).

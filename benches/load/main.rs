@@ -8,7 +8,7 @@
 //! small files stored and retrieved in one session (files/s), many clients at once each
 //! logging in, listing and retrieving a small file (wall time, p50/p99, dropped), memory
 //! idle and with many idle logged-in sessions, login latency (first and repeated); plus the
-//! loopback ceiling (a file sent with std::io::copy to a TcpStream over 127.0.0.1).
+//! loopback ceiling (a file sent with sendfile(2) to a TcpStream over 127.0.0.1).
 //!
 //! Environment (all optional):
 //!   BENCH_SERVERS        name=self[:BINARY] | name=HOST:PORT[@PID], comma-separated
@@ -156,7 +156,7 @@ fn run() -> Result<(), String> {
 
     let ceiling = if plan.wants("ceiling") || plan.wants("big") {
         eprintln!(
-            "[bench] loopback ceiling: std::io::copy of {} MiB File -> TcpStream",
+            "[bench] loopback ceiling: sendfile of {} MiB File -> TcpStream",
             plan.big_bytes >> 20
         );
         measures::loopback_ceiling(&tmp, plan.big_bytes).map(Some)
