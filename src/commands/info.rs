@@ -192,16 +192,11 @@ pub fn stream_digest<D: Digest>(reader: &mut dyn Read) -> std::io::Result<String
         .collect())
 }
 
-/// AVBL: free bytes under the quota.
+/// AVBL: the bytes the user can still store: the smaller of what the quota
+/// leaves and what the disk holding the home has free (statvfs(2)).
 ///
 /// Replies: 213 `<bytes>` (0 for a read-only account, which can store
-/// nothing); 550 for a missing path, or when no quota applies.
-///
-/// Without a quota the honest figure is the filesystem's free space, which
-/// takes statvfs(2): the crate forbids unsafe code and has no dependency
-/// that wraps it, and a guess would mislead a client that plans an upload
-/// on it. So an unlimited account gets 550 ("not available for this
-/// account"), not 502: FEAT lists AVBL, and the verb is implemented.
+/// nothing); 550 for a missing path; 451 if the disk cannot be asked.
 pub fn avbl(user: &User, text: Option<&str>) -> Result<Reply, CommandError> {
     if let Some(text) = text {
         let path = resolve(user, text)?;
@@ -210,10 +205,13 @@ pub fn avbl(user: &User, text: Option<&str>) -> Result<Reply, CommandError> {
     if user.account.read_only {
         return Ok(Reply::available(0));
     }
-    match user.quota.ledger().usage() {
-        (used, Some(limit)) => Ok(Reply::available(limit.saturating_sub(used))),
-        (_, None) => Err(CommandError::FreeSpaceUnknown),
-    }
+    let disk = rustix::fs::statvfs(user.jail.root()).map_err(std::io::Error::from)?;
+    let disk_free = disk.f_bavail.saturating_mul(disk.f_frsize);
+    let free = match user.quota.ledger().usage() {
+        (used, Some(limit)) => limit.saturating_sub(used).min(disk_free),
+        (_, None) => disk_free,
+    };
+    Ok(Reply::available(free))
 }
 
 /// SITE QUOTA and SITE HELP.

@@ -44,10 +44,6 @@ pub enum CommandError {
     /// draft-bryan-ftpext-hash-02 section 3.5).
     #[error("hash of a directory")]
     HashOfDirectory,
-    /// AVBL for an account without a quota: the free space would be the
-    /// filesystem's, which we cannot ask for (550).
-    #[error("free space unknown without a quota")]
-    FreeSpaceUnknown,
     /// A REST offset past the end of the file (554).
     #[error("restart offset past the end of the file")]
     RestartBeyondEnd,

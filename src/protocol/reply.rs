@@ -613,10 +613,6 @@ impl From<&CommandError> for Reply {
             CommandError::HashOfDirectory => {
                 Reply::single(C::BadFileName, "HASH of a directory is not defined.")
             }
-            CommandError::FreeSpaceUnknown => Reply::single(
-                C::FileUnavailable,
-                "Free space unknown: this account has no quota.",
-            ),
             CommandError::RestartBeyondEnd => Reply::single(
                 C::InvalidRestart,
                 "Restart offset is past the end of the file.",
@@ -766,10 +762,6 @@ mod tests {
         assert_eq!(
             wire(&Reply::from(&CommandError::HashOfDirectory)),
             "553 HASH of a directory is not defined.\r\n"
-        );
-        assert_eq!(
-            wire(&Reply::from(&CommandError::FreeSpaceUnknown)),
-            "550 Free space unknown: this account has no quota.\r\n"
         );
     }
 
