@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{RawClient, ServerProcess, TempDir, TestAccount, pocketftpd_command, write_config};
+use common::net::ServerProcess;
+use common::{RawClient, TempDir, TestAccount, pocketftpd_command, write_config};
 
 fn run(dir: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
     let mut child = pocketftpd_command()

@@ -143,6 +143,21 @@ impl TestServerBuilder {
     }
 }
 
+/// Appends `key = value` lines to the INI text, each replacing an earlier
+/// line with the same key (the defaults above it).
+fn override_keys(settings: &mut String, lines: &[String]) {
+    for line in lines {
+        let key = line.split('=').next().unwrap().trim();
+        *settings = settings
+            .lines()
+            .filter(|existing| existing.split('=').next().unwrap().trim() != key)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        settings.push_str(line);
+        settings.push('\n');
+    }
+}
+
 /// Writes settings.ini, accounts.ini and the homes into `dir`.
 pub fn write_config(
     dir: &Path,
@@ -154,33 +169,14 @@ pub fn write_config(
         "[server]\nlisten = 127.0.0.1:0\nmax_connections = 8\nidle_timeout = 60\nlogin_timeout = 30\n\
          data_timeout = 10\nshutdown_grace = 2\naccounts = accounts.ini\nhome_root = home\n",
     );
-    for line in server_lines {
-        // A later line for the same key replaces the default.
-        let key = line.split('=').next().unwrap().trim();
-        settings = settings
-            .lines()
-            .filter(|existing| existing.split('=').next().unwrap().trim() != key)
-            .map(|l| format!("{l}\n"))
-            .collect();
-        settings.push_str(line);
-        settings.push('\n');
-    }
+    override_keys(&mut settings, server_lines);
     // Below the ephemeral range, so passive ports never collide with the
     // clients' own source ports.
     settings.push_str("[passive]\nports = 20000-32000\n");
     settings.push_str(
         "[auth]\nargon2_memory_kib = 64\nargon2_iterations = 1\nlogin_fail_delay_ms = 50\n",
     );
-    for line in auth_lines {
-        let key = line.split('=').next().unwrap().trim();
-        settings = settings
-            .lines()
-            .filter(|existing| existing.split('=').next().unwrap().trim() != key)
-            .map(|l| format!("{l}\n"))
-            .collect();
-        settings.push_str(line);
-        settings.push('\n');
-    }
+    override_keys(&mut settings, auth_lines);
     std::fs::write(dir.join("settings.ini"), settings).unwrap();
     let accounts_text: String = accounts.iter().map(|a| a.section() + "\n").collect();
     std::fs::write(dir.join("accounts.ini"), accounts_text).unwrap();
@@ -566,63 +562,4 @@ pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     check()
-}
-
-/// The real server binary running on a config folder; killed on drop.
-pub struct ServerProcess {
-    pub child: std::process::Child,
-    pub addr: SocketAddr,
-    /// Every stderr line read so far (the log), and the reader thread's feed.
-    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl ServerProcess {
-    /// Starts `pocketftpd --config <dir>/settings.ini` and waits for its
-    /// "listening on" log line to learn the port.
-    pub fn start(dir: &Path) -> ServerProcess {
-        let mut child = pocketftpd_command()
-            .arg("--config")
-            .arg(dir.join("settings.ini"))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (found, addr_rx) = std::sync::mpsc::channel();
-        let feed = std::sync::Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(at) = line.find("listening on ") {
-                    let addr: SocketAddr =
-                        line[at + "listening on ".len()..].trim().parse().unwrap();
-                    let _ = found.send(addr);
-                }
-                feed.lock().unwrap().push(line);
-            }
-        });
-        let addr = addr_rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("server did not start: {:?}", log.lock().unwrap()));
-        ServerProcess { child, addr, log }
-    }
-
-    /// Whether some log line contains `needle`.
-    pub fn logged(&self, needle: &str) -> bool {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|line| line.contains(needle))
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
