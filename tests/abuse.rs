@@ -401,10 +401,7 @@ fn fifos_and_devices_in_a_home_never_block_a_worker() {
     assert_eq!(client.cmd("QUIT").0, 221);
     assert!(client.is_closed());
     // The only worker is free again.
-    let ok = common::wait_until(Duration::from_secs(10), || {
-        let mut next = RawClient::connect_only(server.addr);
-        next.reply().0 == 220
-    });
+    let ok = common::a_worker_is_free(server.addr, Duration::from_secs(10));
     assert!(ok, "the worker was not freed");
 }
 

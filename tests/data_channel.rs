@@ -154,10 +154,7 @@ fn a_client_that_stops_reading_mid_retr_times_out_and_frees_the_worker() {
     assert_eq!(client.cmd("QUIT").0, 221);
     assert!(client.is_closed());
     drop(data);
-    let ok = common::wait_until(Duration::from_secs(10), || {
-        let mut next = RawClient::connect_only(server.addr);
-        next.reply().0 == 220
-    });
+    let ok = common::a_worker_is_free(server.addr, Duration::from_secs(10));
     assert!(ok, "the worker was not freed");
 }
 

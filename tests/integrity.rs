@@ -228,29 +228,13 @@ fn hash_of_an_empty_file_in_a_folder_after_cwd() {
     );
 }
 
-/// Starts an upload of `path` on `client` and sends `first` over the data
-/// connection, which stays open: the upload is in progress once the 150
-/// has arrived.
-fn start_upload(
-    client: &mut RawClient,
-    verb: &str,
-    path: &str,
-    first: &[u8],
-) -> std::net::TcpStream {
-    let mut data = client.epsv_connect();
-    let (code, text) = client.cmd(&format!("{verb} {path}"));
-    assert_eq!(code, 150, "{text}");
-    data.write_all(first).unwrap();
-    data
-}
-
 #[test]
 fn hash_while_another_session_uploads_the_file_is_450() {
     let server = TestServer::start(&[alice()]);
     let bytes = random_bytes(MIB, 3);
     let mut uploader = RawClient::connect(&server);
     uploader.login("alice", "secret");
-    let mut data = start_upload(&mut uploader, "STOR", "growing.bin", &bytes[..300_000]);
+    let mut data = uploader.start_upload("STOR", "growing.bin", &bytes[..300_000]);
 
     let mut checker = RawClient::connect(&server);
     checker.login("alice", "secret");
@@ -290,7 +274,7 @@ fn hash_of_a_file_being_overwritten_or_appended_is_450() {
     for verb in ["STOR", "APPE"] {
         let now = std::fs::read(home.join("doc.bin")).unwrap();
         let more = random_bytes(50_000, 5);
-        let mut data = start_upload(&mut uploader, verb, "doc.bin", &more[..10_000]);
+        let mut data = uploader.start_upload(verb, "doc.bin", &more[..10_000]);
         assert_eq!(checker.cmd("HASH doc.bin").0, 450, "{verb}");
         // Neither can another session write the same file meanwhile, and
         // its refusal leaves the file alone.

@@ -96,10 +96,7 @@ fn the_session_limit_answers_421_and_a_freed_slot_is_reused() {
     assert!(first.is_closed());
     // The freed slot serves a new client (the guard is released just after
     // the socket closes, so allow a moment).
-    let ok = common::wait_until(Duration::from_secs(5), || {
-        let mut next = RawClient::connect_only(server.addr);
-        next.reply().0 == 220
-    });
+    let ok = common::a_worker_is_free(server.addr, Duration::from_secs(5));
     assert!(ok, "a freed slot was not reused");
 }
 

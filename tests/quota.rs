@@ -9,7 +9,6 @@
 mod common;
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -495,16 +494,6 @@ fn rename_onto_a_hard_link_of_itself_frees_nothing() {
     assert_eq!(site_quota_figures(&text).0, "1228800 bytes (1.2 MiB)");
 }
 
-/// Starts an upload on `client` and sends `first` over a data connection
-/// that stays open: the upload is in progress once the 150 has arrived.
-fn start_upload(client: &mut RawClient, verb: &str, path: &str, first: &[u8]) -> TcpStream {
-    let mut data = client.epsv_connect();
-    let (code, text) = client.cmd(&format!("{verb} {path}"));
-    assert_eq!(code, 150, "{text}");
-    data.write_all(first).unwrap();
-    data
-}
-
 #[test]
 fn the_temporary_file_of_an_overwrite_cannot_be_moved_or_deleted() {
     let server = TestServer::start(&[alice()]);
@@ -514,7 +503,7 @@ fn the_temporary_file_of_an_overwrite_cannot_be_moved_or_deleted() {
     let new = random_bytes(400 * KIB, 74);
     let mut uploader = RawClient::connect(&server);
     uploader.login("alice", "secret");
-    let mut data = start_upload(&mut uploader, "STOR", "doc.bin", &new[..100 * KIB]);
+    let mut data = uploader.start_upload("STOR", "doc.bin", &new[..100 * KIB]);
     let temp = names(&home)
         .into_iter()
         .find(|name| name.starts_with('.'))
@@ -550,7 +539,7 @@ fn the_folder_of_an_upload_in_progress_cannot_be_renamed() {
     let bytes = random_bytes(900 * KIB, 75);
     let mut uploader = RawClient::connect(&server);
     uploader.login("alice", "secret");
-    let mut data = start_upload(&mut uploader, "STOR", "d/e/new.bin", &bytes[..600 * KIB]);
+    let mut data = uploader.start_upload("STOR", "d/e/new.bin", &bytes[..600 * KIB]);
 
     // SECURITY: with its folder moved, a refused upload could no longer
     // remove its file, yet would give back its bytes: a way past the quota.

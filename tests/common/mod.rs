@@ -537,6 +537,17 @@ impl RawClient {
         (self.reply().0, bytes)
     }
 
+    /// Starts an upload of `path` and sends `first` over the data
+    /// connection, which stays open: the upload is in progress once the 150
+    /// has arrived.
+    pub fn start_upload(&mut self, verb: &str, path: &str, first: &[u8]) -> TcpStream {
+        let mut data = self.epsv_connect();
+        let (code, text) = self.cmd(&format!("{verb} {path}"));
+        assert_eq!(code, 150, "{text}");
+        data.write_all(first).unwrap();
+        data
+    }
+
     /// Uploads bytes over EPSV with `verb` (STOR/APPE); returns the final code.
     pub fn upload(&mut self, verb: &str, path: &str, bytes: &[u8]) -> (u16, String) {
         let mut data = self.epsv_connect();
@@ -549,6 +560,15 @@ impl RawClient {
         drop(data);
         self.reply()
     }
+}
+
+/// Whether a new client gets its 220 greeting within `timeout`, i.e. a
+/// worker is (again) free to serve it.
+pub fn a_worker_is_free(addr: SocketAddr, timeout: Duration) -> bool {
+    wait_until(timeout, || {
+        let mut next = RawClient::connect_only(addr);
+        next.reply().0 == 220
+    })
 }
 
 /// Polls `check` until it is true or `timeout` passes; for events with no
