@@ -228,7 +228,7 @@ proptest! {
                 let parent = std::fs::canonicalize(real.parent().unwrap()).unwrap();
                 prop_assert!(inside(&root, &parent), "{text:?} -> {real:?}");
             }
-            if let Ok((mut file, _)) = jail.open_read(&path) {
+            if let Ok((mut file, _, _)) = jail.open_read(&path) {
                 let mut bytes = Vec::new();
                 std::io::Read::read_to_end(&mut file, &mut bytes).unwrap();
                 prop_assert_ne!(bytes, b"SECRET".to_vec(), "{:?}", text);

@@ -61,7 +61,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(real) = jail.for_create(&path) {
         assert!(real.starts_with(home), "{s:?} -> {real:?}");
     }
-    if let Ok((mut file, _)) = jail.open_read(&path) {
+    if let Ok((mut file, _, _)) = jail.open_read(&path) {
         let mut bytes = Vec::new();
         let _ = std::io::Read::read_to_end(&mut file, &mut bytes);
         assert_ne!(bytes, b"SECRET");

@@ -153,12 +153,11 @@ fn digest_path(
     algorithm: HashAlgorithm,
     path: &crate::vfs::VirtualPath,
 ) -> Result<(String, u64), CommandError> {
-    let (mut file, meta) = user.jail.open_read(path).map_err(|error| match error {
+    let (mut file, meta, real) = user.jail.open_read(path).map_err(|error| match error {
         VfsError::IsADirectory => CommandError::HashOfDirectory,
         other => other.into(),
     })?;
     // A file another session is still writing has no stable digest yet.
-    let real = user.jail.existing(path)?;
     if user.quota.ledger().is_being_written(&real) {
         return Err(VfsError::Busy.into());
     }

@@ -176,7 +176,7 @@ pub fn retr(
     rest: Option<u64>,
 ) -> Result<Reply, CommandError> {
     let path = resolve(user, text)?;
-    let (mut file, meta) = user.jail.open_read(&path)?;
+    let (mut file, meta, _) = user.jail.open_read(&path)?;
     let offset = rest.unwrap_or(0);
     if offset > meta.len() {
         return Err(CommandError::RestartBeyondEnd);

@@ -231,7 +231,8 @@ impl Jail {
     ///
     /// Errors: as [`Jail::existing`], plus [`VfsError::IsADirectory`] and
     /// [`VfsError::NotARegularFile`].
-    pub fn open_read(&self, path: &VirtualPath) -> Result<(File, Metadata), VfsError> {
+    /// Also returns the canonical real path that was opened.
+    pub fn open_read(&self, path: &VirtualPath) -> Result<(File, Metadata, PathBuf), VfsError> {
         let real = self.existing(path)?;
         let file = OpenOptions::new()
             .read(true)
@@ -245,7 +246,7 @@ impl Jail {
         if !meta.is_file() {
             return Err(VfsError::NotARegularFile);
         }
-        Ok((file, meta))
+        Ok((file, meta, real))
     }
 
     /// Opens `real` (from [`Jail::for_create`]) for writing with the given
@@ -480,7 +481,7 @@ mod tests {
         let home = TempHome::new("inside");
         let jail = home.jail();
         std::os::unix::fs::symlink("sub", home.base.join("home/alias")).unwrap();
-        let (_, meta) = jail.open_read(&vp("/alias/file")).unwrap();
+        let (_, meta, _) = jail.open_read(&vp("/alias/file")).unwrap();
         assert_eq!(meta.len(), 2);
         assert_eq!(
             jail.virtual_of(&jail.existing(&vp("/alias")).unwrap())
