@@ -145,22 +145,3 @@ fn read_only_users_get_550_for_every_write() {
     );
     assert!(!server.home("reader").join("new.txt").exists());
 }
-
-#[test]
-fn names_with_crlf_cannot_be_created_and_quotes_are_doubled() {
-    let server = setup();
-    let mut client = RawClient::connect(&server);
-    client.login("alice", "pw-alice");
-    // A bare LF ends the line, so "MKD a\nb" arrives as "MKD a" then "b".
-    // A CR inside the line is a name character we refuse.
-    client.send_raw(b"MKD evil\r230 fake\r\n");
-    assert_eq!(client.reply().0, 553);
-    let (code, text) = client.cmd("MKD say \"hi\"");
-    assert_eq!(code, 257);
-    assert_eq!(text, "257 \"/say \"\"hi\"\"\" created");
-    assert_eq!(client.cmd("CWD say \"hi\"").0, 250);
-    assert_eq!(
-        client.cmd("PWD").1,
-        "257 \"/say \"\"hi\"\"\" is the current directory"
-    );
-}
